@@ -1,0 +1,15 @@
+"""aidn-plugin: AIDN super-resolution for BasicSR.
+
+Importing this package applies the compatibility layer (``aidn_plugin.compat``) and registers the
+architecture ``AIDN`` (and, once present, the dataset and model classes) in BasicSR's registries.
+"""
+__version__ = '0.1.0'
+
+from aidn_plugin import compat
+
+compat.apply()
+
+from aidn_plugin import archs  # noqa: E402  (registration must follow compat.apply)
+from aidn_plugin.archs import AIDN  # noqa: E402
+
+__all__ = ['AIDN', '__version__', 'archs', 'compat']

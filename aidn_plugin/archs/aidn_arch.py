@@ -1,0 +1,271 @@
+"""AIDN: Asymmetric Information Distillation Network (our reconstruction, see README "Architecture").
+
+Data flow (DESIGN.md section 3):
+    LR image x and its edge image e
+      -> dual-input shallow features (conv3x3 on x, conv3x3 on e, 1x1 fuse to C channels)
+      -> N asymmetric information distillation blocks (AIDB)
+      -> the outputs of K evenly spaced blocks each pass one shared upsampler -> K residual images
+      -> attention fusion (per-pixel softmax weights over the K residuals)
+      -> + bicubic upscale of x.
+
+Attribute names are checkpoint keys: keep them stable.
+"""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from basicsr.utils.registry import ARCH_REGISTRY
+
+from aidn_plugin import edges
+
+SUPPORTED_SCALES = (2, 3, 4)
+ATTENTION_TYPES = ('cca', 'ca', 'none')
+ACTIVATIONS = ('lrelu', 'relu', 'gelu', 'silu')
+
+
+def _activation(act_type):
+    if act_type == 'lrelu':
+        return nn.LeakyReLU(0.05, inplace=True)
+    if act_type == 'relu':
+        return nn.ReLU(inplace=True)
+    if act_type == 'gelu':
+        return nn.GELU()
+    return nn.SiLU(inplace=True)
+
+
+class AsymmetricConvUnit(nn.Module):
+    """Parallel 3x3, 1x3 and 3x1 convolutions, summed (ACNet without batch norm).
+
+    ``fuse()`` folds the 1x3 and 3x1 kernels into the centre row and column of the 3x3 kernel; zero padding
+    makes that exact. Only the 3x3 branch has a bias (the others' would be redundant).
+
+    Args:
+        channels (int): input and output channels.
+        deploy (bool): build the fused form directly (a single 3x3 convolution).
+    """
+
+    def __init__(self, channels, deploy=False):
+        super().__init__()
+        self.conv3x3 = nn.Conv2d(channels, channels, 3, padding=1)
+        if not deploy:
+            self.conv1x3 = nn.Conv2d(channels, channels, (1, 3), padding=(0, 1), bias=False)
+            self.conv3x1 = nn.Conv2d(channels, channels, (3, 1), padding=(1, 0), bias=False)
+
+    @property
+    def fused(self):
+        return not hasattr(self, 'conv1x3')
+
+    def forward(self, x):
+        out = self.conv3x3(x)
+        if not self.fused:
+            out = out + self.conv1x3(x) + self.conv3x1(x)
+        return out
+
+    @torch.no_grad()
+    def fuse(self):
+        if self.fused:
+            return
+        weight = self.conv3x3.weight
+        weight[:, :, 1:2, :] += self.conv1x3.weight
+        weight[:, :, :, 1:2] += self.conv3x1.weight
+        del self.conv1x3, self.conv3x1
+
+
+class ContrastChannelAttention(nn.Module):
+    """Channel attention driven by per-channel contrast (std + mean), as in IMDN; ``pool='mean'`` gives
+    plain squeeze-and-excitation channel attention.
+
+    Args:
+        channels (int): feature channels.
+        reduction (int): bottleneck reduction factor.
+        pool (str): ``contrast`` or ``mean``.
+    """
+
+    def __init__(self, channels, reduction=16, pool='contrast'):
+        super().__init__()
+        hidden = max(channels // reduction, 4)
+        self.pool = pool
+        self.squeeze = nn.Conv2d(channels, hidden, 1)
+        self.excite = nn.Conv2d(hidden, channels, 1)
+
+    def forward(self, x):
+        mean = x.mean(dim=(2, 3), keepdim=True)
+        if self.pool == 'contrast':
+            stat = mean + (x - mean).square().mean(dim=(2, 3), keepdim=True).sqrt()
+        else:
+            stat = mean
+        return x * torch.sigmoid(self.excite(F.relu(self.squeeze(stat))))
+
+
+class AIDB(nn.Module):
+    """Asymmetric information distillation block (RFDN/LKDN skeleton).
+
+    Three rounds of: a 1x1 convolution distils C/2 channels that are kept; an asymmetric convolution unit
+    refines the features, with a residual and an activation. A last 3x3 convolution, the concatenation of
+    the four distilled parts, a 1x1 fuse, light attention, and a residual to the block input.
+
+    Args:
+        channels (int): feature channels C.
+        attention (str): ``cca`` (contrast-aware channel attention), ``ca`` or ``none``.
+        act_type (str): activation, one of ``ACTIVATIONS``.
+        deploy (bool): build the asymmetric units in their fused form.
+    """
+
+    def __init__(self, channels, attention='cca', act_type='lrelu', deploy=False):
+        super().__init__()
+        distilled = channels // 2
+        self.distill = nn.ModuleList(nn.Conv2d(channels, distilled, 1) for _ in range(3))
+        self.refine = nn.ModuleList(AsymmetricConvUnit(channels, deploy) for _ in range(3))
+        self.last = nn.Conv2d(channels, distilled, 3, padding=1)
+        self.fuse_conv = nn.Conv2d(distilled * 4, channels, 1)
+        if attention == 'none':
+            self.attention = nn.Identity()
+        else:
+            self.attention = ContrastChannelAttention(channels, pool='contrast' if attention == 'cca' else 'mean')
+        self.act = _activation(act_type)
+
+    def forward(self, x):
+        kept = []
+        feat = x
+        for distill, refine in zip(self.distill, self.refine):
+            kept.append(self.act(distill(feat)))
+            feat = self.act(refine(feat) + feat)
+        kept.append(self.act(self.last(feat)))
+        return self.attention(self.fuse_conv(torch.cat(kept, dim=1))) + x
+
+
+def _tap_indices(num_block, num_out):
+    """Indices (0-based) of ``num_out`` evenly spaced blocks, always ending with the last block."""
+    return [round((k + 1) * num_block / num_out) - 1 for k in range(num_out)]
+
+
+@ARCH_REGISTRY.register()
+class AIDN(nn.Module):
+    """Asymmetric Information Distillation Network for lightweight single-image super-resolution.
+
+    ``forward(x, edge=None)``: ``x`` is an [N, num_in_ch, H, W] LR batch in [0, 1]; ``edge`` its
+    [N, 1, H, W] edge map (``aidn_plugin.edges.edge_map(x, edge_operator)``), computed inside when omitted,
+    so plain RGB inference, BasicSR's stock ``SRModel`` and ONNX export all work. Returns
+    [N, num_out_ch, H * upscale, W * upscale].
+
+    Args (keyword arguments, BasicSR naming):
+        num_in_ch (int): input channels, 1 or 3. Default 3.
+        num_out_ch (int): output channels; must equal num_in_ch (the output adds a bicubic upscale of the
+            input). Default 3.
+        num_feat (int): feature channels C (even). Default 32.
+        num_block (int): number of AIDB blocks N. Default 8.
+        upscale (int): 2, 3 or 4. Default 4.
+        num_out (int): K, how many evenly spaced blocks feed the multi-residual upsampler (1..N). Default 3.
+        attention (str): block attention, ``cca``, ``ca`` or ``none``. Default ``cca``.
+        act_type (str): ``lrelu`` (slope 0.05), ``relu``, ``gelu`` or ``silu``. Default ``lrelu``.
+        edge_operator (str): ``sobel``, ``scharr`` or ``laplacian``, used when forward gets no edge.
+            Default ``sobel``.
+        img_range (float): pixel value range the network sees. Default 1.
+        rgb_mean (tuple): mean subtracted from the input before the first convolution (DIV2K's mean).
+        deploy (bool): build every asymmetric unit already fused (the form ``fuse()`` produces; load fused
+            checkpoints into it). Default False.
+    """
+
+    def __init__(self,
+                 num_in_ch=3,
+                 num_out_ch=3,
+                 num_feat=32,
+                 num_block=8,
+                 upscale=4,
+                 num_out=3,
+                 attention='cca',
+                 act_type='lrelu',
+                 edge_operator='sobel',
+                 img_range=1.,
+                 rgb_mean=(0.4488, 0.4371, 0.4040),
+                 deploy=False):
+        super().__init__()
+        _check_options(num_in_ch, num_out_ch, num_feat, num_block, upscale, num_out, attention, act_type,
+                       edge_operator, rgb_mean)
+        self.num_in_ch = num_in_ch
+        self.upscale = upscale
+        self.edge_operator = edge_operator
+        self.img_range = img_range
+        mean = rgb_mean if num_in_ch == 3 else (sum(rgb_mean) / len(rgb_mean), )
+        self.register_buffer('mean', torch.tensor(mean, dtype=torch.float32).view(1, num_in_ch, 1, 1),
+                             persistent=False)
+        self.taps = _tap_indices(num_block, num_out)
+
+        self.conv_first_img = nn.Conv2d(num_in_ch, num_feat, 3, padding=1)
+        self.conv_first_edge = nn.Conv2d(1, num_feat, 3, padding=1)
+        self.conv_first_fuse = nn.Conv2d(num_feat * 2, num_feat, 1)
+        self.body = nn.ModuleList(AIDB(num_feat, attention, act_type, deploy) for _ in range(num_block))
+        self.upsampler = nn.Sequential(
+            nn.Conv2d(num_feat, num_out_ch * upscale * upscale, 3, padding=1), nn.PixelShuffle(upscale))
+        self.fusion = nn.Conv2d(num_out_ch * num_out, num_out, 3, padding=1) if num_out > 1 else None
+
+    def forward(self, x, edge=None):
+        _check_input(x, edge, self.num_in_ch)
+        if edge is None:
+            edge = edges.edge_map(x, self.edge_operator)
+        base = F.interpolate(x, scale_factor=self.upscale, mode='bicubic', align_corners=False)
+
+        feat = self.conv_first_fuse(
+            torch.cat((self.conv_first_img((x - self.mean) * self.img_range), self.conv_first_edge(edge)), dim=1))
+        residuals = []
+        for index, block in enumerate(self.body):
+            feat = block(feat)
+            if index in self.taps:
+                residuals.append(self.upsampler(feat))
+
+        if self.fusion is None:
+            residual = residuals[0]
+        else:
+            weights = torch.softmax(self.fusion(torch.cat(residuals, dim=1)), dim=1)
+            residual = sum(weights[:, k:k + 1] * r for k, r in enumerate(residuals))
+        return residual / self.img_range + base
+
+    def fuse(self):
+        """Fold every asymmetric unit into one 3x3 convolution, in place. Returns self."""
+        for module in self.modules():
+            if isinstance(module, AsymmetricConvUnit):
+                module.fuse()
+        return self
+
+    switch_to_deploy = fuse
+
+    @property
+    def fused(self):
+        return all(m.fused for m in self.modules() if isinstance(m, AsymmetricConvUnit))
+
+
+def _check_options(num_in_ch, num_out_ch, num_feat, num_block, upscale, num_out, attention, act_type,
+                   edge_operator, rgb_mean):
+    if upscale not in SUPPORTED_SCALES:
+        raise ValueError(f'AIDN: upscale must be one of {SUPPORTED_SCALES}, got {upscale!r}')
+    if num_in_ch not in (1, 3):
+        raise ValueError(f'AIDN: num_in_ch must be 1 or 3, got {num_in_ch!r}')
+    if num_out_ch != num_in_ch:
+        raise ValueError(f'AIDN: num_out_ch must equal num_in_ch ({num_in_ch}), got {num_out_ch!r}')
+    if not isinstance(num_feat, int) or num_feat < 2 or num_feat % 2:
+        raise ValueError(f'AIDN: num_feat must be an even integer >= 2, got {num_feat!r}')
+    if not isinstance(num_block, int) or num_block < 1:
+        raise ValueError(f'AIDN: num_block must be an integer >= 1, got {num_block!r}')
+    if not isinstance(num_out, int) or not 1 <= num_out <= num_block:
+        raise ValueError(f'AIDN: num_out must be an integer in 1..num_block ({num_block}), got {num_out!r}')
+    if attention not in ATTENTION_TYPES:
+        raise ValueError(f'AIDN: attention must be one of {ATTENTION_TYPES}, got {attention!r}')
+    if act_type not in ACTIVATIONS:
+        raise ValueError(f'AIDN: act_type must be one of {ACTIVATIONS}, got {act_type!r}')
+    if edge_operator not in edges.EDGE_OPERATORS:
+        raise ValueError(f'AIDN: edge_operator must be one of {edges.EDGE_OPERATORS}, got {edge_operator!r}')
+    if len(rgb_mean) != 3:
+        raise ValueError(f'AIDN: rgb_mean must have 3 values, got {rgb_mean!r}')
+
+
+def _check_input(x, edge, num_in_ch):
+    if not torch.is_tensor(x) or x.dim() != 4:
+        shape = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
+        raise ValueError(f'AIDN.forward: x must be a 4-D tensor [N, {num_in_ch}, H, W], got {shape}')
+    if x.shape[1] != num_in_ch:
+        raise ValueError(f'AIDN.forward: x must have {num_in_ch} channels, got shape {tuple(x.shape)}')
+    if edge is not None:
+        expected = (x.shape[0], 1, x.shape[2], x.shape[3])
+        if not torch.is_tensor(edge) or tuple(edge.shape) != expected:
+            shape = tuple(edge.shape) if torch.is_tensor(edge) else type(edge).__name__
+            raise ValueError(f'AIDN.forward: edge must have shape {expected}, got {shape}')

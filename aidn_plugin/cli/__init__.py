@@ -1,0 +1,1 @@
+"""Console scripts: ``basicsr`` (BasicSR's train/test pipelines with plugins) and ``aidn`` (tools)."""

@@ -1,0 +1,31 @@
+"""The ``aidn`` console script: tools around AIDN (``aidn --help`` lists them)."""
+import sys
+
+from aidn_plugin import __version__
+from aidn_plugin.cli.errors import OneLineParser, UsageError, fail
+
+
+def build_parser():
+    parser = OneLineParser(prog='aidn', description='AIDN super-resolution tools (aidn-plugin).')
+    parser.add_argument('--version', action='version', version=f'aidn-plugin {__version__}')
+    sub = parser.add_subparsers(dest='command', metavar='COMMAND')
+    from aidn_plugin.cli import profile_cmd
+    for module in (profile_cmd, ):
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args) or 0
+    except UsageError as error:
+        fail(f'aidn {args.command}: error: {error}')
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
