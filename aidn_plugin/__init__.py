@@ -9,7 +9,7 @@ from aidn_plugin import compat
 
 compat.apply()
 
-from aidn_plugin import archs  # noqa: E402  (registration must follow compat.apply)
+from aidn_plugin import archs, data, models  # noqa: E402  (registration must follow compat.apply)
 from aidn_plugin.archs import AIDN  # noqa: E402
 
-__all__ = ['AIDN', '__version__', 'archs', 'compat']
+__all__ = ['AIDN', '__version__', 'archs', 'compat', 'data', 'models']

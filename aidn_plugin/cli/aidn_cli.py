@@ -1,17 +1,21 @@
 """The ``aidn`` console script: tools around AIDN (``aidn --help`` lists them)."""
 import sys
+from importlib import import_module
 
 from aidn_plugin import __version__
 from aidn_plugin.cli.errors import OneLineParser, UsageError, fail
+
+
+# Each module defines add_parser(subparsers), which registers one subcommand with set_defaults(run=...).
+SUBCOMMAND_MODULES = ('profile_cmd', )
 
 
 def build_parser():
     parser = OneLineParser(prog='aidn', description='AIDN super-resolution tools (aidn-plugin).')
     parser.add_argument('--version', action='version', version=f'aidn-plugin {__version__}')
     sub = parser.add_subparsers(dest='command', metavar='COMMAND')
-    from aidn_plugin.cli import profile_cmd
-    for module in (profile_cmd, ):
-        module.add_parser(sub)
+    for name in SUBCOMMAND_MODULES:
+        import_module(f'aidn_plugin.cli.{name}').add_parser(sub)
     return parser
 
 

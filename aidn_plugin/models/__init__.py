@@ -1,0 +1,1 @@
+"""Model classes; importing this package registers them in BasicSR's MODEL_REGISTRY."""
