@@ -26,12 +26,31 @@ def _mark(name):
         _APPLIED.append(name)
 
 
+def _basicsr_source(relative_path):
+    """Text of a file inside the installed ``basicsr`` package, found without importing it (importing is
+    what fails); None when basicsr or the file is absent."""
+    spec = importlib.util.find_spec('basicsr')
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = os.path.join(list(spec.submodule_search_locations)[0], relative_path)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding='utf-8') as handle:
+        return handle.read()
+
+
 def patch_torchvision_functional_tensor():
     """torchvision 0.17 removed ``torchvision.transforms.functional_tensor`` (renamed to
-    ``_functional_tensor``); ``basicsr.data.degradations`` still imports it, so ``import basicsr`` fails.
-    Alias the old name to the new module."""
+    ``_functional_tensor``); ``basicsr.data.degradations`` of BasicSR 1.4.2 still imports it, so
+    ``import basicsr`` fails. Alias the old name to the new module, only when BasicSR imports the old name
+    and torchvision lacks it."""
     old = 'torchvision.transforms.functional_tensor'
+    if 'basicsr.data.degradations' in sys.modules:  # BasicSR already imported fine: nothing to fix
+        return False
     if old in sys.modules or importlib.util.find_spec(old) is not None:
+        return False
+    source = _basicsr_source(os.path.join('data', 'degradations.py'))
+    if source is None or old not in source:
         return False
     from torchvision.transforms import _functional_tensor
     sys.modules[old] = _functional_tensor

@@ -2,7 +2,7 @@
 
 ``edge_map(x)`` turns an RGB (or grey) image with values in [0, 1] into a one-channel edge image: the
 gradient magnitude of its BT.601 luma. It has no parameters, is differentiable everywhere (also on flat
-regions, where a plain ``sqrt`` would give an infinite gradient), and exports to ONNX (a fixed convolution
+regions, where a plain ``sqrt`` would give an infinite gradient), and exports to ONNX (slices, differences
 and an edge-replicating pad).
 
 Operators (``operator=``):
@@ -27,22 +27,27 @@ _LUMA = (0.299, 0.587, 0.114)
 _EPS = 1e-12
 
 
-def _derivative_kernels(operator):
-    """Return (kernels [k, 1, 3, 3], largest response) for one operator."""
-    if operator == 'sobel':
-        smooth, norm = (1., 2., 1.), 4. * math.sqrt(2.)
-    elif operator == 'scharr':
-        smooth, norm = (3., 10., 3.), 16. * math.sqrt(2.)
-    elif operator == 'laplacian':
-        lap = torch.tensor([[0., 1., 0.], [1., -4., 1.], [0., 1., 0.]])
-        return lap.view(1, 1, 3, 3), 4.
-    else:
-        raise ValueError(f'edge operator must be one of {EDGE_OPERATORS}, got {operator!r}')
-    s = torch.tensor(smooth)
-    d = torch.tensor((-1., 0., 1.))
-    gx = torch.outer(s, d)  # derivative across columns: responds to vertical edges
-    gy = torch.outer(d, s)
-    return torch.stack((gx, gy)).unsqueeze(1), norm
+# (outer weight, centre weight) of the smoothing across the derivative, and the largest response.
+_GRADIENT_OPERATORS = {
+    'sobel': ((1., 2.), 4. * math.sqrt(2.)),
+    'scharr': ((3., 10.), 16. * math.sqrt(2.)),
+}
+
+
+def _gradient_squared(y, outer, centre):
+    """gx^2 + gy^2 of a padded luma [N, 1, H+2, W+2], built from differences first so that a flat
+    region gives exactly 0 (a 3x3 convolution leaves rounding residue there)."""
+    dx = y[..., :, 2:] - y[..., :, :-2]
+    gx = outer * (dx[..., :-2, :] + dx[..., 2:, :]) + centre * dx[..., 1:-1, :]
+    dy = y[..., 2:, :] - y[..., :-2, :]
+    gy = outer * (dy[..., :, :-2] + dy[..., :, 2:]) + centre * dy[..., :, 1:-1]
+    return gx.square() + gy.square()
+
+
+def _laplacian_squared(y):
+    c = y[..., 1:-1, 1:-1]
+    lap = (y[..., :-2, 1:-1] - c) + (y[..., 2:, 1:-1] - c) + (y[..., 1:-1, :-2] - c) + (y[..., 1:-1, 2:] - c)
+    return lap.square()
 
 
 def luma(x):
@@ -70,14 +75,14 @@ def edge_map(x, operator='sobel'):
         x = x.unsqueeze(0)
     if x.dim() != 4 or x.shape[1] not in (1, 3):
         raise ValueError(f'edge_map: x must be [N, C, H, W] or [C, H, W] with C in (1, 3), got shape {tuple(x.shape)}')
-    kernels, norm = _derivative_kernels(operator)
+    if operator not in EDGE_OPERATORS:
+        raise ValueError(f'edge_map: operator must be one of {EDGE_OPERATORS}, got {operator!r}')
     y = F.pad(luma(x), (1, 1, 1, 1), mode='replicate')
-    responses = F.conv2d(y, kernels.to(dtype=x.dtype, device=x.device))
     if operator == 'laplacian':
-        # |r| = sqrt(r^2): smooth at 0 through the same epsilon trick as the gradient magnitude.
-        squared = responses.square()
+        squared, norm = _laplacian_squared(y), 4.
     else:
-        squared = responses.square().sum(dim=1, keepdim=True)
+        (outer, centre), norm = _GRADIENT_OPERATORS[operator]
+        squared = _gradient_squared(y, outer, centre)
     eps = torch.tensor(_EPS, dtype=x.dtype, device=x.device)
     magnitude = (torch.sqrt(squared + eps) - torch.sqrt(eps)) / norm
     return magnitude[0] if single else magnitude
