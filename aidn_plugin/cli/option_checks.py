@@ -1,8 +1,29 @@
 """Checks of a BasicSR option file before any work starts, so a mistake costs one line, not a traceback
-half-way into a run. Each check raises :class:`~aidn_plugin.cli.errors.UsageError` naming the key."""
+half-way into a run (or, worse, a run that "succeeds" without training). Each check raises
+:class:`~aidn_plugin.cli.errors.UsageError` naming the key.
+
+Checked: the YAML parses to a mapping; required keys are present; no unknown top-level key (the nearest
+valid key is suggested); every dataroot / meta_info_file exists; the network's ``upscale`` agrees with the
+option file's ``scale``; ``num_gpu`` does not exceed the GPUs present; the training set holds at least one
+global batch; ``basicsr test`` has a network checkpoint to load.
+"""
+import difflib
+import math
+import os
+
 import yaml
 
 from aidn_plugin.cli.errors import UsageError
+
+# Top-level keys BasicSR 1.4.2 reads (train.py, test.py, options.py, models/) or sets itself.
+KNOWN_TOP_LEVEL_KEYS = {
+    'name', 'model_type', 'scale', 'num_gpu', 'manual_seed', 'datasets', 'network_g', 'network_d', 'path',
+    'train', 'val', 'logger', 'dist_params', 'find_unused_parameters', 'is_train', 'dist', 'rank', 'world_size',
+    'auto_resume', 'root_path',
+}
+# Real-ESRGAN-style models read their degradation settings from the top level.
+DEGRADATION_MODELS = {'RealESRGANModel', 'RealESRNetModel'}
+DATAROOT_KEYS = ('dataroot_gt', 'dataroot_lq', 'dataroot_edge', 'meta_info_file')
 
 
 def load_option_file(path):
@@ -18,10 +39,116 @@ def load_option_file(path):
     return opt
 
 
-def check_option_file(path, subcommand, args):
-    """Check the option file ``path`` for ``basicsr train`` / ``basicsr test`` (``args``: parsed flags)."""
+def check_option_file(path, subcommand, args, world_size=None):
+    """Check the option file ``path`` for ``basicsr train`` / ``basicsr test``.
+
+    Args:
+        path (str): the option file.
+        subcommand (str): ``train`` or ``test``.
+        args (argparse.Namespace): the parsed flags (``launcher`` is used).
+        world_size (int | None): processes in a distributed run; default: ``WORLD_SIZE`` from the
+            environment when ``--launcher`` is not ``none``, else 1.
+
+    Returns:
+        dict: the parsed options.
+    """
     opt = load_option_file(path)
     for key in ('name', 'model_type', 'datasets', 'network_g', 'path'):
         if key not in opt:
             raise UsageError(f'{path}: missing required top-level key {key!r}')
+    _check_top_level_keys(path, opt)
+    _check_dataroots(path, opt)
+    _check_scale(path, opt)
+    _check_num_gpu(path, opt)
+    if subcommand == 'train':
+        if world_size is None:
+            world_size = int(os.environ.get('WORLD_SIZE', '1')) if args.launcher != 'none' else 1
+        _check_train_set_size(path, opt, world_size)
+    else:
+        _check_test_checkpoint(path, opt)
     return opt
+
+
+def _check_top_level_keys(path, opt):
+    if opt.get('model_type') in DEGRADATION_MODELS:
+        return
+    for key in opt:
+        if key not in KNOWN_TOP_LEVEL_KEYS:
+            near = difflib.get_close_matches(str(key), sorted(KNOWN_TOP_LEVEL_KEYS), n=1)
+            hint = f'; did you mean {near[0]!r}?' if near else ''
+            raise UsageError(f'{path}: unknown top-level key {key!r}{hint}')
+
+
+def _datasets(opt):
+    datasets = opt['datasets']
+    if not isinstance(datasets, dict):
+        raise UsageError(f"'datasets' must be a mapping of phase -> dataset options, got {type(datasets).__name__}")
+    return datasets.items()
+
+
+def _check_dataroots(path, opt):
+    for phase, dataset in _datasets(opt):
+        for key in DATAROOT_KEYS:
+            value = dataset.get(key)
+            if value is None:
+                continue
+            if not os.path.exists(os.path.expanduser(str(value))):
+                raise UsageError(f'{path}: datasets.{phase}.{key} does not exist: {value}')
+
+
+def _check_scale(path, opt):
+    upscale = opt['network_g'].get('upscale')
+    scale = opt.get('scale')
+    if upscale is not None and scale is not None and upscale != scale:
+        raise UsageError(f'{path}: scale is {scale} but network_g.upscale is {upscale}; they must agree')
+
+
+def _check_num_gpu(path, opt):
+    import torch
+    wanted = opt.get('num_gpu', 0)
+    if wanted == 'auto':
+        return
+    present = torch.cuda.device_count()
+    if not isinstance(wanted, int) or wanted < 0:
+        raise UsageError(f"{path}: num_gpu must be a non-negative integer or 'auto', got {wanted!r}")
+    if wanted > present:
+        raise UsageError(f'{path}: num_gpu is {wanted} but this machine has {present} CUDA GPU(s); '
+                         f"use num_gpu: {present} (0 trains on the CPU) or 'auto'")
+
+
+def _check_train_set_size(path, opt, world_size):
+    """A set smaller than one global batch yields no iteration at all, and BasicSR reports success."""
+    train = opt['datasets'].get('train')
+    if train is None:
+        return
+    for key in ('type', 'batch_size_per_gpu'):
+        if key not in train:
+            raise UsageError(f'{path}: datasets.train.{key} is missing')
+    from basicsr.utils.registry import DATASET_REGISTRY
+    dataset_opt = dict(train, phase='train', name=train.get('name', 'train'))
+    if 'scale' in opt:
+        dataset_opt['scale'] = opt['scale']
+    try:
+        # the class itself, not basicsr.data.build_dataset: that one logs through BasicSR's root logger,
+        # and a logger set up before train_pipeline's would never write the run's log file
+        length = len(DATASET_REGISTRY.get(train['type'])(dataset_opt))
+    except (OSError, ValueError, KeyError) as error:
+        raise UsageError(f'{path}: datasets.train could not be built: {error}') from None
+    ratio = train.get('dataset_enlarge_ratio', 1)
+    per_process = math.ceil(length * ratio / world_size)
+    batch = train['batch_size_per_gpu']
+    if world_size == 1:
+        batch *= max(int(opt.get('num_gpu', 0) or 0), 1)
+    if per_process < batch:
+        raise UsageError(f'{path}: the training set has {length} sample(s) (x{ratio} enlarge ratio) for '
+                         f'{world_size} process(es), {per_process} per process, fewer than one batch of {batch}: '
+                         'training would end at iteration 0; lower batch_size_per_gpu or raise '
+                         'dataset_enlarge_ratio')
+
+
+def _check_test_checkpoint(path, opt):
+    checkpoint = opt['path'].get('pretrain_network_g')
+    if checkpoint is None:
+        raise UsageError(f'{path}: path.pretrain_network_g is not set: basicsr test needs a checkpoint to evaluate')
+    if not os.path.isfile(os.path.expanduser(str(checkpoint))):
+        raise UsageError(f'{path}: path.pretrain_network_g does not exist: {checkpoint}')
