@@ -3,8 +3,8 @@
 What MATLAB's ``imresize(img, 1/scale, 'bicubic')`` does on an integer image, and so what the LR images
 shipped with the benchmark sets are:
 
-* the antialiased cubic kernel (a = -0.5, widened by the scale), with the weights of BasicSR's
-  ``basicsr.utils.matlab_functions.calculate_weights_indices``;
+* the antialiased cubic kernel (a = -0.5, widened by the scale), as in MATLAB's ``contributions`` and
+  BasicSR's ``basicsr.utils.matlab_functions.calculate_weights_indices``;
 * out-of-range taps **clamped to the edge pixel** (MATLAB: "replicating end-points"). BasicSR's own
   ``imresize`` mirrors the border instead, which changes the two outermost LR rows and columns;
 * one dimension at a time, rows first, and the result of each pass **rounded (half up) and saturated to
@@ -26,20 +26,44 @@ def mod_crop(img, scale):
     return img[:h - h % scale, :w - w % scale, ...]
 
 
+def _cubic(x):
+    """Keys' cubic convolution kernel with a = -0.5 (MATLAB's ``cubic``)."""
+    ax = np.abs(x)
+    ax2, ax3 = ax * ax, ax * ax * ax
+    return ((1.5 * ax3 - 2.5 * ax2 + 1) * (ax <= 1)
+            + (-0.5 * ax3 + 2.5 * ax2 - 4 * ax + 2) * ((ax > 1) & (ax <= 2)))
+
+
 def _taps(in_length, scale):
-    """(weights [out, k] float64, source indices [out, k]) of the antialiased cubic kernel, clamped."""
-    from basicsr.utils.matlab_functions import calculate_weights_indices
+    """Weights [out, k] (float64) and clamped source indices [out, k] for a downscale by ``scale``.
+
+    MATLAB's ``contributions`` for a factor 1/scale with antialiasing. Every input coordinate is a
+    half-integer computed exactly, so every output pixel of a period gets bit-identical weights: the
+    LR of a window of the HR equals the same window of the LR of the whole image (the dataset relies
+    on it when it makes LR on the fly from a crop with a margin).
+    """
     out_length = in_length // scale
-    weights, indices, pad_start, _ = calculate_weights_indices(in_length, out_length, 1. / scale, 'cubic', 4, True)
-    # calculate_weights_indices returns indices into a padded copy; shift back and clamp like MATLAB.
-    source = np.clip(indices.numpy().astype(np.int64) - pad_start, 0, in_length - 1)
-    return weights.double().numpy(), source
+    x = np.arange(1, out_length + 1, dtype=np.float64)
+    u = x * scale + 0.5 * (1 - scale)  # output pixel centre in 1-based input coordinates
+    kernel_width = 4. * scale  # the cubic kernel (width 4) stretched by the scale: antialiasing
+    left = np.floor(u - kernel_width / 2)
+    indices = left[:, None] + np.arange(int(np.ceil(kernel_width)) + 2)[None, :]
+    weights = _cubic((u[:, None] - indices) / scale)
+    weights = weights / weights.sum(axis=1, keepdims=True)
+    keep = np.any(weights != 0, axis=0)  # MATLAB drops all-zero columns
+    # Out-of-range taps are clamped (MATLAB: "replicating end-points"); 0-based from here.
+    indices = np.clip(indices, 1, in_length).astype(np.int64) - 1
+    return weights[:, keep], indices[:, keep]
 
 
 def _resize_axis(img, axis, scale, top):
     weights, source = _taps(img.shape[axis], scale)
-    moved = np.moveaxis(img, axis, 0)
-    out = np.einsum('ok,ok...->o...', weights, moved[source].astype(np.float64))
+    moved = np.moveaxis(img, axis, 0).astype(np.float64)
+    shape = (weights.shape[0], ) + (1, ) * (moved.ndim - 1)
+    out = np.zeros((weights.shape[0], ) + moved.shape[1:], dtype=np.float64)
+    # A fixed summation order per output value, whatever the image size (see _taps).
+    for k in range(weights.shape[1]):
+        out += weights[:, k].reshape(shape) * moved[source[:, k]]
     out = np.clip(np.floor(out + 0.5), 0, top)  # MATLAB: round half up, saturate to the integer type
     return np.moveaxis(out, 0, axis)
 

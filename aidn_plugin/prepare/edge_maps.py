@@ -1,0 +1,63 @@
+"""``aidn prepare edges``: precomputed edge maps of LR images, for ``dataroot_edge``.
+
+Each LR image is read as the dataset reads it (RGB, [0, 1]), passed through
+``aidn_plugin.edges.edge_map`` and written as a one-channel 16-bit PNG ``{stem}.png`` with value
+``round(edge * 65535)``; ``EdgePairedImageDataset`` reads it back divided by 65535.
+"""
+import functools
+import os
+
+import numpy as np
+
+from aidn_plugin import imageio
+from aidn_plugin.edges import EDGE_OPERATORS
+from aidn_plugin.prepare import PrepareError
+from aidn_plugin.prepare.parallel import run_parallel
+from aidn_plugin.prepare.staging import check_distinct, check_input_folder, default_workers, staged_folder
+from aidn_plugin.prepare.subimages import _check_unique_stems
+
+EDGE_PNG_MAX = 65535
+
+
+def edge_png(bgr, operator='sobel'):
+    """16-bit edge map (H x W ``uint16``) of a decoded BGR image (``uint8`` or ``uint16``)."""
+    import torch
+    from basicsr.utils import img2tensor
+
+    from aidn_plugin.edges import edge_map
+    lq = img2tensor(imageio.to_float(bgr), bgr2rgb=True, float32=True)
+    with torch.no_grad():
+        edge = edge_map(lq, operator)[0].numpy()
+    return np.clip(np.floor(edge.astype(np.float64) * EDGE_PNG_MAX + 0.5), 0, EDGE_PNG_MAX).astype(np.uint16)
+
+
+def _single_thread():
+    import torch
+    torch.set_num_threads(1)  # one image per process; the pool provides the parallelism
+
+
+def _edge_one(name, input_dir, output_dir, operator):
+    bgr = imageio.read(os.path.join(input_dir, name))
+    imageio.write_png(os.path.join(output_dir, os.path.splitext(name)[0] + '.png'), edge_png(bgr, operator))
+    return name
+
+
+def make_edges(input_dir, output_dir, operator='sobel', workers=None, overwrite=False):
+    """Write the edge map of every image of ``input_dir`` into ``output_dir``; returns the count."""
+    check_input_folder(input_dir)
+    check_distinct(input_dir, output_dir)
+    if operator not in EDGE_OPERATORS:
+        raise PrepareError(f'--operator {operator!r}: expected one of {", ".join(EDGE_OPERATORS)}')
+    names = imageio.list_images(input_dir)
+    if not names:
+        raise PrepareError(f'{input_dir}: no images found')
+    _check_unique_stems(input_dir, names)
+    workers = default_workers() if workers is None else workers
+    with staged_folder(output_dir, overwrite) as staging:
+        job = functools.partial(_edge_one, input_dir=input_dir, output_dir=staging, operator=operator)
+        for _ in run_parallel(job, names, workers, desc='edges', initializer=_single_thread):
+            pass
+    return len(names)
+
+
+__all__ = ['EDGE_PNG_MAX', 'edge_png', 'make_edges']
