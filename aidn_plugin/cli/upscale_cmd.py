@@ -1,0 +1,151 @@
+"""``aidn upscale INPUT... -o OUT``: super-resolve image files with zoo or local weights, tile by tile.
+
+Inputs are files, folders (their images) and glob patterns. ``-o`` is a folder (created when missing;
+outputs keep the input file names, ``--ext`` changes the format), or a file name with an image extension
+when there is exactly one input. Existing outputs are kept unless ``--force``. Every input is tried: a
+missing, unreadable or non-image input is reported on one line, the others are still written, and the
+exit code is 1 when anything failed.
+"""
+import os
+import sys
+import time
+
+from aidn_plugin.cli.errors import UsageError
+from aidn_plugin.cli.model_options import add_model_arguments, load_model_from_args
+from aidn_plugin.inference import DEFAULT_OVERLAP, DEFAULT_TILE
+
+PROG = 'aidn upscale'
+
+
+def add_parser(sub):
+    parser = sub.add_parser('upscale', help='upscale images (files, folders, globs), tiled',
+                            description='Upscale images with AIDN. Large images are processed in tiles, so '
+                            'memory does not grow with the image size.')
+    parser.add_argument('inputs', nargs='+', metavar='INPUT', help='image files, folders or glob patterns')
+    parser.add_argument('-o', '--output', required=True, metavar='OUT',
+                        help='output folder (created if missing), or an output file for a single input')
+    add_model_arguments(parser)
+    parser.add_argument('--scale', type=int, default=None,
+                        help='expected upscale factor; a model of another scale is refused')
+    parser.add_argument('--tile', type=int, default=DEFAULT_TILE,
+                        help=f'largest LR tile side in pixels, 0 = whole image at once; default {DEFAULT_TILE}')
+    parser.add_argument('--tile-overlap', type=int, default=DEFAULT_OVERLAP,
+                        help=f'LR pixels of context around each tile (discarded); default {DEFAULT_OVERLAP}')
+    parser.add_argument('--device', choices=('auto', 'cpu', 'cuda'), default='auto',
+                        help='auto (CUDA when available, else CPU), cpu or cuda; default auto')
+    parser.add_argument('--half', action='store_true', help='fp16 inference (CUDA only)')
+    parser.add_argument('--unfused', action='store_true',
+                        help='run the training form instead of the fused deploy form (same output, slower)')
+    parser.add_argument('--ext', default=None, metavar='EXT',
+                        help='output format for folder output, e.g. png (default: the input\'s)')
+    parser.add_argument('--force', action='store_true', help='overwrite existing output files')
+    parser.add_argument('-q', '--quiet', action='store_true', help='no progress bar and no per-file lines')
+    parser.set_defaults(run=run)
+
+
+def pick_device(name, half):
+    """``auto`` / ``cpu`` / ``cuda`` -> a device string; refuses cuda without CUDA and ``--half`` on CPU."""
+    import torch
+    cuda = torch.cuda.is_available()
+    if name == 'cuda' and not cuda:
+        raise UsageError('--device cuda: no CUDA device is available (torch.cuda.is_available() is False)')
+    device = 'cuda' if name == 'cuda' or (name == 'auto' and cuda) else 'cpu'
+    if half and device != 'cuda':
+        raise UsageError(f'--half needs a CUDA device, but the device is {device}: fp16 on the CPU is slow and '
+                         'less accurate; leave --half out there')
+    return device
+
+
+def plan_outputs(files, output, ext):
+    """Map each input to its output path. Returns (pairs, errors)."""
+    from aidn_plugin.image_files import IMAGE_EXTENSIONS, is_image_name
+    if ext is not None:
+        ext = ext.lower() if ext.startswith('.') else '.' + ext.lower()
+        if ext not in IMAGE_EXTENSIONS:
+            raise UsageError(f'--ext {ext}: expected one of {", ".join(IMAGE_EXTENSIONS)}')
+    if is_image_name(output) and not os.path.isdir(output):
+        if len(files) != 1:
+            raise UsageError(f'-o {output}: an output file name takes exactly one input, got {len(files)}; '
+                             'give a folder for several')
+        if ext is not None:
+            raise UsageError('--ext applies to folder output only; name the output file with its extension')
+        return [(files[0], output)], []
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise UsageError(f'-o {output}: exists and is not a folder')
+    pairs, errors, claimed = [], [], {}
+    for path in files:
+        stem, own_ext = os.path.splitext(os.path.basename(path))
+        target = os.path.join(output, stem + (ext or own_ext.lower()))
+        if target in claimed:
+            errors.append(f'{path}: would write {target}, the output of {claimed[target]}; rename one of them')
+            continue
+        claimed[target] = path
+        pairs.append((path, target))
+    return pairs, errors
+
+
+def _upscale_one(model, source, target, args, show_progress):
+    from tqdm import tqdm
+
+    from aidn_plugin.image_files import read_image, write_image
+    from aidn_plugin.inference import tile_count, upscale_image
+    if os.path.exists(target):
+        if not args.force:
+            raise ValueError(f'{target} exists (use --force to overwrite)')
+        if os.path.samefile(source, target):
+            raise ValueError(f'output {target} is the input file itself; choose another -o')
+    image = read_image(source)
+    os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+    height, width = image.shape[:2]
+    start = time.perf_counter()
+    with tqdm(total=tile_count(height, width, args.tile, args.tile_overlap), unit='tile', leave=False,
+              desc=os.path.basename(source), disable=None if show_progress else True) as bar:
+        result = upscale_image(model, image, args.tile, args.tile_overlap, progress=bar.update)
+    write_image(target, result)
+    return width, height, time.perf_counter() - start
+
+
+def run(args):
+    from aidn_plugin.image_files import collect_inputs
+    from aidn_plugin.inference import check_tiling
+    try:
+        check_tiling(args.tile, args.tile_overlap)
+    except ValueError as error:
+        raise UsageError(f'--tile / --tile-overlap: {error}') from None
+    device = pick_device(args.device, args.half)
+
+    files, errors = collect_inputs(args.inputs)
+    for message in errors:
+        print(f'{PROG}: error: {message}', file=sys.stderr)
+    if not files:
+        raise UsageError('no input images to upscale')
+    pairs, plan_errors = plan_outputs(files, args.output, args.ext)
+    for message in plan_errors:
+        print(f'{PROG}: error: {message}', file=sys.stderr)
+    failed = len(errors) + len(plan_errors)
+
+    model = load_model_from_args(args, fuse=not args.unfused, device=device, scale=args.scale,
+                                 progress=not args.quiet)
+    if args.half:
+        model.half()
+
+    written = 0
+    for source, target in pairs:
+        try:
+            width, height, seconds = _upscale_one(model, source, target, args, not args.quiet)
+        except (ValueError, OSError, RuntimeError) as error:  # one bad input must not stop the others
+            message = ' '.join(str(error).split())
+            if 'out of memory' in message:
+                message += ' (try a smaller --tile)'
+            prefix = '' if message.startswith(source) or message.startswith(target) else f'{source}: '
+            print(f'{PROG}: error: {prefix}{message}', file=sys.stderr)
+            failed += 1
+            continue
+        written += 1
+        if not args.quiet:
+            scale = model.upscale
+            print(f'{source} -> {target} ({width}x{height} -> {width * scale}x{height * scale}, {seconds:.1f} s)')
+    if failed:
+        print(f'{PROG}: {written} written, {failed} failed', file=sys.stderr)
+        return 1
+    return 0
