@@ -26,3 +26,30 @@ def run(args, cwd=None, env=None, timeout=600, **kwargs):
 def python(code, cwd=None, env=None, timeout=300):
     """Run Python source in a fresh interpreter of this environment."""
     return run([sys.executable, '-c', code], cwd=cwd, env=env, timeout=timeout)
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that is free right now."""
+    import socket
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def write_photo_crops(folder, count, size, seed=0):
+    """Write ``count`` RGB PNG crops of ``size`` x ``size`` pixels, cut from scikit-image's photographs at
+    random places, as ``img000.png``...; returns the folder."""
+    import cv2
+    import numpy as np
+    from skimage import data
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    photos = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket()]
+    rng = np.random.default_rng(seed)
+    for index in range(count):
+        photo = photos[index % len(photos)]
+        top = rng.integers(0, photo.shape[0] - size + 1)
+        left = rng.integers(0, photo.shape[1] - size + 1)
+        crop = photo[top:top + size, left:left + size]
+        cv2.imwrite(str(folder / f'img{index:03d}.png'), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
+    return folder
