@@ -9,6 +9,7 @@ import os
 import shutil
 import tempfile
 
+from aidn_plugin.imageio import DIR_MODE
 from aidn_plugin.prepare import PrepareError
 
 
@@ -37,6 +38,7 @@ def staged_folder(path, overwrite=False):
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(dir=parent, prefix=f'.{base}.partial-')
     try:
+        os.chmod(staging, DIR_MODE)
         yield staging
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
