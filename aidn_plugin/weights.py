@@ -28,6 +28,7 @@ import inspect
 import json
 import math
 import os
+import re
 import tempfile
 
 import torch
@@ -82,12 +83,19 @@ def read_checkpoint(path):
     try:
         obj = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as error:  # torch raises many types for a bad file; all mean "not usable"
-        text = _first_line(error)
-        if 'weights only' in text.lower() or 'weights_only' in text.lower():
-            raise CheckpointError(f'{path}: holds Python objects besides tensors and plain containers; refused '
-                                  f'(checkpoints are loaded with weights_only=True)') from None
-        raise CheckpointError(f'{path}: not a PyTorch checkpoint ({text})') from None
+        raise CheckpointError(f'{path}: {_describe_load_error(error)}') from None
     return extract_state_dict(obj, path)
+
+
+def _describe_load_error(error):
+    """One line for a failed ``torch.load``: refused objects (weights_only) or not a checkpoint at all."""
+    text = str(error)
+    refused = re.search(r'GLOBAL (\S+)', text)
+    if refused:
+        return (f'holds a Python object ({refused.group(1)}) besides tensors and plain containers; refused '
+                '(checkpoints are loaded with weights_only=True, so a file can never run code)')
+    detail = next((line.strip() for line in text.splitlines() if line.strip().startswith('Unsupported')), None)
+    return f'not a PyTorch checkpoint ({detail or _first_line(error)})'
 
 
 def _read_safetensors(path):

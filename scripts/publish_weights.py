@@ -1,0 +1,158 @@
+"""Turn a BasicSR checkpoint into a model-zoo file and print its zoo entry.
+
+    python scripts/publish_weights.py experiments/AIDN_x4/models/net_g_500000.pth --name aidn_x4 \\
+        --url-base https://github.com/OWNER/aidn-plugin/releases/download/v0.1.0 \\
+        --train-data "DF2K 480x480 sub-images (LMDB)" --recipe "options/train_AIDN_x4.yml, 500k iters" \\
+        --eval ../shared/datasets
+
+What it does:
+* reads the checkpoint safely (``weights_only=True``) and keeps ``params_ema`` when present, else
+  ``params``, else the bare state dict; strips ``module.`` prefixes; stores float32 tensors;
+* checks the weights load strictly into AIDN and records the architecture arguments (from the tensors,
+  from ``--arch KEY=VALUE`` for what tensors cannot show, else AIDN's defaults) in the file under ``arch``;
+* writes ``{'params': ..., 'arch': ...}`` to ``OUT_DIR/NAME-<sha256[:8]>.pth`` atomically (BasicSR's
+  naming; BasicSR's ``load_network`` reads the file as it is);
+* with ``--eval DIR``, measures Y-PSNR (border crop = scale, BasicSR's ``calculate_psnr``) on
+  ``DIR/{Set5,Set14,B100}`` (``HR/`` and ``LR_bicubic/X{s}/{stem}x{s}.png``), with the fused network;
+* prints a ``ZooEntry(...)`` to paste into ``_PUBLISHED`` in ``aidn_plugin/zoo.py``.
+"""
+import argparse
+import hashlib
+import os
+import re
+import sys
+import tempfile
+
+import torch
+import yaml
+
+import aidn_plugin  # noqa: F401  (compat layer before BasicSR)
+from aidn_plugin.weights import CheckpointError, model_from_state_dict, read_checkpoint, resolve_arch
+
+EVAL_SETS = ('Set5', 'Set14', 'B100')
+
+
+def parse_arch(items):
+    """``['act_type=gelu', 'rgb_mean=[0.5,0.5,0.5]']`` -> dict (values parsed as YAML scalars/lists)."""
+    arch = {}
+    for item in items or ():
+        key, sep, value = item.partition('=')
+        if not sep or not key:
+            raise SystemExit(f'--arch {item!r}: expected KEY=VALUE')
+        arch[key.strip()] = yaml.safe_load(value)
+    return arch
+
+
+def parse_psnr(items):
+    psnr = {}
+    for item in items or ():
+        key, sep, value = item.partition('=')
+        try:
+            psnr[key] = round(float(value), 2)
+        except ValueError:
+            raise SystemExit(f'--psnr {item!r}: expected SET=DB, e.g. Set5=32.18') from None
+        if not sep:
+            raise SystemExit(f'--psnr {item!r}: expected SET=DB, e.g. Set5=32.18')
+    return psnr
+
+
+def evaluate(model, root, scale):
+    """Mean Y-PSNR per benchmark set found under ``root``."""
+    from basicsr.metrics import calculate_psnr
+
+    from aidn_plugin.image_files import read_image
+    from aidn_plugin.imageio import list_images
+    from aidn_plugin.inference import upscale_image
+    results = {}
+    for name in EVAL_SETS:
+        hr_dir = os.path.join(root, name, 'HR')
+        lr_dir = os.path.join(root, name, 'LR_bicubic', f'X{scale}')
+        if not (os.path.isdir(hr_dir) and os.path.isdir(lr_dir)):
+            continue
+        scores = []
+        for file in list_images(hr_dir):
+            stem, ext = os.path.splitext(file)
+            hr = read_image(os.path.join(hr_dir, file))
+            lr = read_image(os.path.join(lr_dir, f'{stem}x{scale}{ext}'))
+            sr = upscale_image(model, lr)
+            hr = hr[:sr.shape[0], :sr.shape[1]]
+            scores.append(calculate_psnr(sr, hr, crop_border=scale, test_y_channel=True))
+        results[name] = round(float(sum(scores) / len(scores)), 2)
+        print(f'  {name}: {results[name]:.2f} dB Y-PSNR ({len(scores)} images)', file=sys.stderr)
+    return results
+
+
+def write_named(state_dict, arch, out_dir, name):
+    """Save atomically as ``out_dir/name-<sha8>.pth``; returns (path, sha256)."""
+    os.makedirs(out_dir, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f'.{name}.', suffix='.part')
+    os.close(fd)
+    try:
+        torch.save({'params': state_dict, 'arch': arch}, tmp)
+        digest = hashlib.sha256()
+        with open(tmp, 'rb') as handle:
+            for chunk in iter(lambda: handle.read(1 << 16), b''):
+                digest.update(chunk)
+        sha256 = digest.hexdigest()
+        path = os.path.join(out_dir, f'{name}-{sha256[:8]}.pth')
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path, sha256
+
+
+def zoo_entry_text(name, scale, arch, filename, url, sha256, train_data, recipe, psnr, license_):
+    fields = [('name', name), ('scale', scale), ('arch', arch), ('filename', filename), ('url', url),
+              ('sha256', sha256), ('train_data', train_data), ('recipe', recipe), ('psnr', psnr),
+              ('license', license_)]
+    body = ''.join(f'    {key}={value!r},\n' for key, value in fields)
+    return f'ZooEntry(\n{body}),'
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('checkpoint', help='BasicSR checkpoint (net_g_*.pth), bare state dict or .safetensors')
+    parser.add_argument('--name', required=True, help='zoo name, e.g. aidn_x4')
+    parser.add_argument('--out-dir', default=os.path.join('aidn_plugin', 'weights'),
+                        help='where to write the file; default aidn_plugin/weights (shipped in the wheel)')
+    parser.add_argument('--url-base', default='https://example.invalid/REPLACE-ME',
+                        help='download folder URL; the entry URL is URL_BASE/FILENAME')
+    parser.add_argument('--arch', nargs='*', metavar='KEY=VALUE',
+                        help='AIDN arguments the tensors cannot show (act_type, edge_operator, attention, ...)')
+    parser.add_argument('--train-data', default='TODO', help='training data, for the entry')
+    parser.add_argument('--recipe', default='TODO', help='training recipe, for the entry')
+    parser.add_argument('--license', default='Apache-2.0', help='license of the weights; default Apache-2.0')
+    parser.add_argument('--psnr', nargs='*', metavar='SET=DB', help='measured Y-PSNR, e.g. Set5=32.18')
+    parser.add_argument('--eval', metavar='DIR', help='measure Y-PSNR on DIR/{Set5,Set14,B100} instead')
+    args = parser.parse_args(argv)
+
+    if not re.fullmatch(r'[a-z0-9][a-z0-9_.]*', args.name):
+        raise SystemExit(f'--name {args.name!r}: use lowercase letters, digits, "_" and "."')
+    try:
+        state_dict, stored = read_checkpoint(args.checkpoint)
+        hints = parse_arch(args.arch)
+        model = model_from_state_dict(state_dict, stored, hints, args.checkpoint)
+        arch = resolve_arch(state_dict, stored, hints, args.checkpoint)
+    except CheckpointError as error:
+        raise SystemExit(f'publish_weights: error: {error}') from None
+    arch.pop('deploy')  # a property of the tensors, not of the network
+    arch['rgb_mean'] = [float(v) for v in arch['rgb_mean']]
+    clean = {key: value.detach().to(torch.float32).contiguous().clone() for key, value in state_dict.items()}
+
+    psnr = parse_psnr(args.psnr)
+    if args.eval:
+        print(f'evaluating on {args.eval} ...', file=sys.stderr)
+        psnr.update(evaluate(model.fuse(), args.eval, arch['upscale']))
+
+    path, sha256 = write_named(clean, arch, args.out_dir, args.name)
+    filename = os.path.basename(path)
+    print(f'wrote {path}\nsha256 {sha256}\n\n# paste into _PUBLISHED in aidn_plugin/zoo.py:')
+    print(zoo_entry_text(args.name, arch['upscale'], arch, filename, f'{args.url_base.rstrip("/")}/{filename}',
+                         sha256, args.train_data, args.recipe, psnr, args.license))
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
