@@ -10,12 +10,13 @@ SCALE = 4
 
 
 def photo_bgr(name, top=0, left=0, height=None, width=None):
-    """A crop of a scikit-image photograph as a BGR uint8 array."""
+    """A crop of a scikit-image photograph: BGR uint8 (H x W x 3), or H x W for a grey one (camera)."""
     from skimage import data
-    rgb = getattr(data, name)()
-    height = height or rgb.shape[0] - top
-    width = width or rgb.shape[1] - left
-    return np.ascontiguousarray(rgb[top:top + height, left:left + width, ::-1])
+    img = getattr(data, name)()
+    height = height or img.shape[0] - top
+    width = width or img.shape[1] - left
+    img = img[top:top + height, left:left + width]
+    return np.ascontiguousarray(img[..., ::-1] if img.ndim == 3 else img)
 
 
 def write_image(path, img):

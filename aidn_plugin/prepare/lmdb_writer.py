@@ -35,8 +35,12 @@ def check_key(folder, name):
     return stem
 
 
-def make_lmdb(input_dir, lmdb_path, compress_level=1, workers=None, overwrite=False):
-    """Write ``lmdb_path`` from the images of ``input_dir``; returns the number of entries."""
+def make_lmdb(input_dir, lmdb_path, compress_level=1, workers=None, overwrite=False, map_size=None):
+    """Write ``lmdb_path`` from the images of ``input_dir``; returns the number of entries.
+
+    ``map_size`` is the initial LMDB map size in bytes (default: 4 x the input files, at least 64 MiB);
+    the map doubles whenever it fills, so it never has to be guessed right.
+    """
     import lmdb
     check_input_folder(input_dir)
     if not os.path.basename(os.path.normpath(lmdb_path)).endswith('.lmdb'):
@@ -53,7 +57,8 @@ def make_lmdb(input_dir, lmdb_path, compress_level=1, workers=None, overwrite=Fa
     names.sort(key=lambda n: os.path.splitext(n)[0])
     workers = default_workers() if workers is None else workers
     # Start from the input size; grow the map whenever it fills (PNG of a JPEG source is larger).
-    map_size = max(64 << 20, 4 * sum(os.path.getsize(os.path.join(input_dir, n)) for n in names))
+    if map_size is None:
+        map_size = max(64 << 20, 4 * sum(os.path.getsize(os.path.join(input_dir, n)) for n in names))
     with staged_folder(lmdb_path, overwrite) as staging:
         env = lmdb.open(staging, map_size=map_size)
         lines, pending = [], []
