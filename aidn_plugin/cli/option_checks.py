@@ -103,6 +103,12 @@ def _check_scale(path, opt):
         raise UsageError(f'{path}: scale is {scale} but network_g.upscale is {upscale}; they must agree')
 
 
+def _resolved_num_gpu(opt):
+    import torch
+    wanted = opt.get('num_gpu', 0)
+    return torch.cuda.device_count() if wanted == 'auto' else int(wanted or 0)
+
+
 def _check_num_gpu(path, opt):
     import torch
     wanted = opt.get('num_gpu', 0)
@@ -138,7 +144,7 @@ def _check_train_set_size(path, opt, world_size):
     per_process = math.ceil(length * ratio / world_size)
     batch = train['batch_size_per_gpu']
     if world_size == 1:
-        batch *= max(int(opt.get('num_gpu', 0) or 0), 1)
+        batch *= max(_resolved_num_gpu(opt), 1)  # BasicSR's non-distributed loader batches over all GPUs
     if per_process < batch:
         raise UsageError(f'{path}: the training set has {length} sample(s) (x{ratio} enlarge ratio) for '
                          f'{world_size} process(es), {per_process} per process, fewer than one batch of {batch}: '
