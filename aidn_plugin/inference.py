@@ -82,7 +82,7 @@ def iter_tiles(model, lr, tile=DEFAULT_TILE, overlap=DEFAULT_OVERLAP):
     with torch.inference_mode():
         for y0, y1, cy0, cy1 in rows:
             for x0, x1, cx0, cx1 in cols:
-                patch = lr[:, :, y0:y1, x0:x1].to(device=param.device, dtype=param.dtype)
+                patch = lr[:, :, y0:y1, x0:x1].to(device=param.device, dtype=param.dtype).contiguous()
                 out = model(patch)
                 core = out[:, :, (cy0 - y0) * scale:(cy1 - y0) * scale, (cx0 - x0) * scale:(cx1 - x0) * scale]
                 yield cy0 * scale, cx0 * scale, core.float().cpu()
