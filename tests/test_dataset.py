@@ -181,6 +181,10 @@ def test_basicsr_dataloader_with_two_workers(data_tree):
     opt = dataset_opt(data_tree.hr_lmdb, backend='lmdb', dataroot_lq=data_tree.lr_lmdb, num_worker_per_gpu=2,
                       batch_size_per_gpu=4, gt_size=32)
     dataset = make_dataset(data_tree.hr_lmdb, backend='lmdb', dataroot_lq=data_tree.lr_lmdb, gt_size=32)
+    # A second dataset on the same LMDB read in this process first (as BasicSR's validation would):
+    # py-lmdb allows one handle per folder per process, and forked workers must open their own.
+    validation = make_dataset(data_tree.hr_lmdb, backend='lmdb', dataroot_lq=data_tree.lr_lmdb, phase='val')
+    assert validation[0]['gt'].shape == (3, 200, 248)
     sampler = EnlargedSampler(dataset, num_replicas=1, rank=0, ratio=4)
     loader = build_dataloader(dataset, opt, num_gpu=0, dist=False, sampler=sampler, seed=0)
     prefetcher = CPUPrefetcher(loader)

@@ -11,6 +11,7 @@ from basicsr.utils import FileClient, bgr2ycbcr, img2tensor
 from basicsr.utils.registry import DATASET_REGISTRY
 
 from aidn_plugin import imageio
+from aidn_plugin.data.lmdb_client import LmdbClient
 from aidn_plugin.data.meta_info import lmdb_keys, read_meta_info
 from aidn_plugin.edges import EDGE_OPERATORS, edge_map
 from aidn_plugin.prepare.bicubic import bicubic_downscale
@@ -56,9 +57,10 @@ class EdgePairedImageDataset(data.Dataset):
         filename_tmpl (str): LR (and edge) file name from the GT file stem, e.g. ``'{}x4'``; the
             extension is the GT's, else ``.png`` (what ``aidn prepare lr`` writes; edge maps: ``.png``). ``disk`` only: LMDB entries share their key.
             Default ``'{}'``.
-        io_backend (dict): ``{type: disk}`` or ``{type: lmdb}`` (further keys go to BasicSR's
-            ``FileClient``). The file client opens lazily in ``__getitem__``, so each DataLoader worker
-            process opens its own handles.
+        io_backend (dict): ``{type: disk}`` (BasicSR's ``FileClient``) or ``{type: lmdb}`` (further keys,
+            e.g. ``readahead``, go to ``lmdb.open``). The client opens lazily in ``__getitem__``, so each
+            DataLoader worker process opens its own handles; datasets of one process share an LMDB
+            handle (``aidn_plugin.data.lmdb_client``), so two of them may read the same LMDB.
         gt_size (int): HR crop size in ``train``; a multiple of ``scale``. Required for ``train``.
         use_hflip (bool): random horizontal flips in ``train``. Default False.
         use_rot (bool): random vertical flips and transpositions (rotations by 90 degrees) in ``train``.
@@ -84,7 +86,7 @@ class EdgePairedImageDataset(data.Dataset):
         self.opt = opt
         self.scale = _positive_int(opt, 'scale')
         if 'phase' not in opt:
-            raise DatasetError('dataset option "phase" is missing (train, val or test)')
+            raise DatasetError("dataset option 'phase' is missing (train, val or test)")
         self.phase = opt['phase']
         self.train = self.phase == 'train'
         self.gt_size = None
@@ -109,7 +111,7 @@ class EdgePairedImageDataset(data.Dataset):
             raise DatasetError(f'dataset option filename_tmpl={self.filename_tmpl!r} must contain {{}}')
 
         if 'dataroot_gt' not in opt or not opt['dataroot_gt']:
-            raise DatasetError('dataset option "dataroot_gt" is missing')
+            raise DatasetError("dataset option 'dataroot_gt' is missing")
         self.gt_root = str(opt['dataroot_gt'])
         self.lq_root = str(opt['dataroot_lq']) if opt.get('dataroot_lq') else None
         self.edge_root = str(opt['dataroot_edge']) if opt.get('dataroot_edge') else None
@@ -216,7 +218,10 @@ class EdgePairedImageDataset(data.Dataset):
     # ----------------------------------------------------------------- sample
     def __getitem__(self, index):
         if self.file_client is None:
-            self.file_client = FileClient(self.backend, **self.file_client_opt)
+            if self.backend == 'lmdb':
+                self.file_client = LmdbClient(**self.file_client_opt)
+            else:
+                self.file_client = FileClient(self.backend, **self.file_client_opt)
         entry = self.paths[index]
         scale = self.scale
         gt = self._read_image(entry['gt'], 'gt')

@@ -47,13 +47,19 @@ def make_lr(input_dir, output_root, scales=(4, ), filename_tmpl='{}', workers=No
         check_distinct(input_dir, target)
         check_new_output(target, overwrite)
     workers = default_workers() if workers is None else workers
-    # One staging folder per scale; all are renamed into place only when every image succeeded.
-    with contextlib.ExitStack() as stack:
-        stagings = [stack.enter_context(staged_folder(target, overwrite)) for target in targets]
-        job = functools.partial(_downscale_one, input_dir=input_dir, outputs=list(zip(scales, stagings)),
-                                filename_tmpl=filename_tmpl)
-        for _ in run_parallel(job, names, workers, desc='lr'):
-            pass
+    created_root = not os.path.exists(output_root)
+    try:
+        # One staging folder per scale; all are renamed into place only when every image succeeded.
+        with contextlib.ExitStack() as stack:
+            stagings = [stack.enter_context(staged_folder(target, overwrite)) for target in targets]
+            job = functools.partial(_downscale_one, input_dir=input_dir, outputs=list(zip(scales, stagings)),
+                                    filename_tmpl=filename_tmpl)
+            for _ in run_parallel(job, names, workers, desc='lr'):
+                pass
+    except BaseException:
+        if created_root and os.path.isdir(output_root) and not os.listdir(output_root):
+            os.rmdir(output_root)  # the output root this run created: leave no empty trace either
+        raise
     return targets
 
 
