@@ -310,3 +310,26 @@ def test_model_with_a_network_that_takes_no_edge():
     model.feed_data({'lq': torch.rand(1, 3, 8, 8), 'edge': torch.rand(1, 1, 8, 8)})
     model.test()
     assert model.output.shape == (1, 3, 32, 32)
+
+
+def test_force_yml_overrides_are_checked_like_the_run_will_see_them(tmp_path, capsys):
+    err = _bad_run(tmp_path, capsys, lambda opt: None, args=('--force_yml', 'network_g:upscale=3'))
+    assert 'scale is 4 but network_g.upscale is 3' in err
+
+
+def test_force_yml_unknown_section(tmp_path, capsys):
+    err = _bad_run(tmp_path, capsys, lambda opt: None, args=('--force_yml', 'trian:total_iter=3'))
+    assert "--force_yml 'trian:total_iter=3': 'trian' is not in the option file" in err
+
+
+def test_force_yml_can_supply_the_test_checkpoint(tmp_path):
+    import argparse
+
+    from aidn_plugin.cli.option_checks import check_option_file
+    opt = train_options('ok', write_photo_crops(tmp_path / 'gt', count=2, size=48))
+    opt['path']['pretrain_network_g'] = 'missing.pth'
+    write_options(tmp_path, opt)
+    (tmp_path / 'real.pth').write_bytes(b'')
+    args = argparse.Namespace(launcher='none', force_yml=[f'path:pretrain_network_g={tmp_path / "real.pth"}'])
+    checked = check_option_file(str(tmp_path / 'opt.yml'), 'test', args)
+    assert checked['path']['pretrain_network_g'] == str(tmp_path / 'real.pth')

@@ -5,7 +5,7 @@ half-way into a run (or, worse, a run that "succeeds" without training). Each ch
 Checked: the YAML parses to a mapping; required keys are present; no unknown top-level key (the nearest
 valid key is suggested); every dataroot / meta_info_file exists; the network's ``upscale`` agrees with the
 option file's ``scale``; ``num_gpu`` does not exceed the GPUs present; the training set holds at least one
-global batch; ``basicsr test`` has a network checkpoint to load.
+global batch; ``basicsr test`` has a network checkpoint to load. ``--force_yml`` overrides are applied first.
 """
 import difflib
 import math
@@ -39,13 +39,32 @@ def load_option_file(path):
     return opt
 
 
+def apply_force_yml(opt, entries):
+    """Apply ``--force_yml a:b:c=value`` overrides in place, as BasicSR's parse_options will, so the checks
+    see the options the run will use."""
+    from basicsr.utils.options import _postprocess_yml_value  # BasicSR's own value parsing
+    for entry in entries or ():
+        if entry.count('=') != 1:
+            raise UsageError(f'--force_yml {entry!r}: expected KEY:SUBKEY=VALUE')
+        keys, value = (part.strip() for part in entry.split('='))
+        *parents, leaf = keys.split(':')
+        node = opt
+        for depth, key in enumerate(parents):
+            if not isinstance(node, dict) or key not in node:
+                raise UsageError(f"--force_yml {entry!r}: {':'.join(parents[:depth + 1])!r} is not in the option file")
+            node = node[key]
+        if not isinstance(node, dict):
+            raise UsageError(f"--force_yml {entry!r}: {':'.join(parents)!r} is not a mapping")
+        node[leaf] = _postprocess_yml_value(value)
+
+
 def check_option_file(path, subcommand, args, world_size=None):
     """Check the option file ``path`` for ``basicsr train`` / ``basicsr test``.
 
     Args:
         path (str): the option file.
         subcommand (str): ``train`` or ``test``.
-        args (argparse.Namespace): the parsed flags (``launcher`` is used).
+        args (argparse.Namespace): the parsed flags (``launcher`` and ``force_yml`` are used).
         world_size (int | None): processes in a distributed run; default: ``WORLD_SIZE`` from the
             environment when ``--launcher`` is not ``none``, else 1.
 
@@ -53,6 +72,7 @@ def check_option_file(path, subcommand, args, world_size=None):
         dict: the parsed options.
     """
     opt = load_option_file(path)
+    apply_force_yml(opt, getattr(args, 'force_yml', None))
     for key in ('name', 'model_type', 'datasets', 'network_g', 'path'):
         if key not in opt:
             raise UsageError(f'{path}: missing required top-level key {key!r}')
