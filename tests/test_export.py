@@ -10,6 +10,7 @@ from aidn_plugin.cli.aidn_cli import main as aidn_main
 from aidn_plugin.onnx_export import DEFAULT_OPSET, ExportError, export_onnx
 from aidn_plugin.weights import save_checkpoint
 from zoo_helpers import tiny_model
+from zoo_helpers import single_thread  # noqa: F401  (autouse fixture: one torch thread)
 
 TOLERANCE = 1e-4
 

@@ -11,6 +11,7 @@ from aidn_plugin.cli.aidn_cli import main as aidn_main
 from aidn_plugin.complexity import count_complexity
 from aidn_plugin.weights import save_checkpoint
 from zoo_helpers import tiny_model
+from zoo_helpers import single_thread  # noqa: F401  (autouse fixture: one torch thread)
 
 
 def test_build_from_dict_and_from_a_child_registry():

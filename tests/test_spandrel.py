@@ -6,6 +6,7 @@ import torch
 
 import aidn_plugin.spandrel as aidn_spandrel
 from zoo_helpers import tiny_model
+from zoo_helpers import single_thread  # noqa: F401  (autouse fixture: one torch thread)
 
 
 def _save(model, path, layout):

@@ -10,6 +10,7 @@ from aidn_plugin.archs.aidn_arch import AIDN
 from aidn_plugin.weights import (CheckpointError, infer_arch, load_model, read_checkpoint, resolve_arch,
                                  save_checkpoint)
 from zoo_helpers import TINY, tiny_model
+from zoo_helpers import single_thread  # noqa: F401  (autouse fixture: one torch thread)
 
 
 def _same_output(a, b, size=(1, 3, 20, 17), atol=0.0):

@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
 import torch
 
 from aidn_plugin.archs.aidn_arch import AIDN
@@ -83,3 +84,13 @@ def file_server(routes):
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@pytest.fixture(scope='module', autouse=True)
+def single_thread():
+    """One torch thread while a module runs: on the shared 2-core CI box two spinning OpenMP threads are
+    several times slower than one. Import this name into a test module to use it."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
