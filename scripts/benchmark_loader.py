@@ -52,7 +52,6 @@ def build_lmdbs(source, count, workdir):
 
 
 def loader_rate(workdir, workers, on_the_fly, batches):
-    import torch
     from basicsr.data.data_sampler import EnlargedSampler
     from torch.utils.data import DataLoader
 
@@ -104,6 +103,17 @@ def training_rate(steps, warmup):
     return BATCH / step_time, step_time, sum(p.numel() for p in net.parameters())
 
 
+def _cpu_name():
+    try:
+        with open('/proc/cpuinfo') as handle:
+            for line in handle:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--source', default=os.path.join('..', 'shared', 'datasets', 'train', 'BSD200'),
@@ -120,7 +130,9 @@ def main():
 
     import aidn_plugin  # noqa: F401  (compat layer, registration)
     torch.set_num_threads(args.threads)
-    print(f'torch {torch.__version__}, threads {torch.get_num_threads()}, CPU cores {os.cpu_count()}')
+    load_before = os.getloadavg()[0]
+    print(f'torch {torch.__version__}, threads {torch.get_num_threads()}, CPU cores {os.cpu_count()}, '
+          f'load average {load_before:.1f}')
 
     with tempfile.TemporaryDirectory(prefix='aidn_bench_') as workdir:
         count, sizes = build_lmdbs(args.source, args.images, workdir)
@@ -133,17 +145,20 @@ def main():
             for workers in (0, 2):
                 rate = loader_rate(workdir, workers, on_the_fly, args.batches)
                 lr_source = 'made on the fly' if on_the_fly else 'from the LR LMDB'
-                rows.append(dict(lr=lr_source, workers=workers, samples_per_s=rate, ratio_to_training=rate / train_rate))
+                rows.append(dict(lr=lr_source, workers=workers, samples_per_s=rate,
+                                 ratio_to_training=rate / train_rate))
                 print(f'loader, LR {lr_source}, {workers} workers: {rate:.1f} samples/s '
                       f'({rate / train_rate:.1f}x training)')
 
     result = dict(
-        date=datetime.date.today().isoformat(), machine=platform.processor() or platform.machine(),
-        cpu_count=os.cpu_count(), threads=args.threads, torch=torch.__version__, source=os.path.abspath(args.source),
+        date=datetime.date.today().isoformat(), machine=_cpu_name(),
+        cpu_count=os.cpu_count(), threads=args.threads, load_average_1min=[load_before, os.getloadavg()[0]],
+        torch=torch.__version__, source=os.path.abspath(args.source),
         images=count, image_sizes=[list(s) for s in sizes], batch=BATCH, gt_size=GT_SIZE, scale=SCALE,
         training=dict(step_ms=step_time * 1e3, samples_per_s=train_rate, params=params), loader=rows)
     table = [f'Loader vs training, x{SCALE}, gt_size {GT_SIZE}, batch {BATCH}, {count} images '
-             f'({result["date"]}, {os.cpu_count()} CPU cores, torch threads {args.threads}, no GPU)', '',
+             f'({result["date"]}, {result["machine"]}, {os.cpu_count()} CPU cores, torch threads {args.threads}, '
+             f'load average {load_before:.1f}, no GPU)', '',
              '| what | workers | samples/s | / training |', '|---|---|---|---|',
              f'| AIDN training step ({GT_SIZE // SCALE}x{GT_SIZE // SCALE} LR, Adam, L1) | - | '
              f'{train_rate:.1f} | 1.0 |']

@@ -17,7 +17,8 @@ from aidn_plugin.prepare.bicubic import bicubic_downscale
 from aidn_plugin.prepare.lmdb_writer import make_lmdb
 from aidn_plugin.prepare.lr import make_lr
 from aidn_plugin.prepare.subimages import extract_subimages
-from data_helpers import SCALE, data_tree, make_dataset, photo_bgr, sample, write_image  # noqa: F401
+from aidn_plugin.data import EdgePairedImageDataset
+from data_helpers import SCALE, data_tree, dataset_opt, make_dataset, photo_bgr, sample, write_image  # noqa: F401
 from helpers import run, script
 
 
@@ -232,8 +233,6 @@ def test_bad_lmdb_names(tmp_path):
     (dict(dataroot_edge='E', color='y'), 'dataset options dataroot_edge and color: y do not combine'),
 ])
 def test_bad_options(data_tree, change, message):
-    from data_helpers import dataset_opt
-    from aidn_plugin.data import EdgePairedImageDataset
     opt = dataset_opt(data_tree.hr)
     for key, value in change.items():
         if value is None:

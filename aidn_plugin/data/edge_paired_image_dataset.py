@@ -55,7 +55,8 @@ class EdgePairedImageDataset(data.Dataset):
             Default: every image in ``dataroot_gt`` (``disk``, sorted by name) or every key of its
             ``meta_info.txt`` (``lmdb``, sorted).
         filename_tmpl (str): LR (and edge) file name from the GT file stem, e.g. ``'{}x4'``; the
-            extension is the GT's, else ``.png`` (what ``aidn prepare lr`` writes; edge maps: ``.png``). ``disk`` only: LMDB entries share their key.
+            extension is the GT's, else ``.png`` (what ``aidn prepare lr`` writes; edge maps: ``.png``).
+            ``disk`` only: LMDB entries share their key.
             Default ``'{}'``.
         io_backend (dict): ``{type: disk}`` (BasicSR's ``FileClient``) or ``{type: lmdb}`` (further keys,
             e.g. ``readahead``, go to ``lmdb.open``). The client opens lazily in ``__getitem__``, so each
@@ -235,9 +236,10 @@ class EdgePairedImageDataset(data.Dataset):
                     f'LR {self._name(entry, "lq")} is {w_lq}x{h_lq} but GT {self._name(entry, "gt")} is {w_gt}x{h_gt}: '
                     f'at scale {scale} the LR must be {w_gt // scale}x{h_gt // scale} (GT size / scale, rounded down)')
         h_lq, w_lq = gt.shape[0] // scale, gt.shape[1] // scale
-        gt = gt[:h_lq * scale, :w_lq * scale]  # the benchmark convention: GT mod-cropped to LR * scale
         if h_lq == 0 or w_lq == 0:
-            raise DatasetError(f'{self._name(entry, "gt")}: GT {gt.shape[1]}x{gt.shape[0]} is smaller than scale {scale}')
+            raise DatasetError(f'{self._name(entry, "gt")}: GT {gt.shape[1]}x{gt.shape[0]} is smaller than '
+                               f'scale {scale}')
+        gt = gt[:h_lq * scale, :w_lq * scale]  # the benchmark convention: GT mod-cropped to LR * scale
         edge = self._read_edge(entry['edge'], (h_lq, w_lq)) if entry['edge'] is not None else None
 
         if self.train:
