@@ -22,7 +22,6 @@ from aidn_plugin.prepare.edge_maps import EDGE_PNG_MAX  # 16-bit PNGs: value = r
 _LR_MARGIN = 3
 
 
-
 class DatasetError(ValueError):
     """A dataset option or file that cannot be used; the message names the option, file or key."""
 
