@@ -1,0 +1,125 @@
+"""Wall time and peak memory of ``aidn upscale`` at several image sizes (default tiling).
+
+    python scripts/benchmark_upscale.py                          # 960x540 and 1920x1080 inputs, x4
+    python scripts/benchmark_upscale.py --sizes 480x270 960x540 --untiled 960x540 --json results/upscale.json
+    python scripts/benchmark_upscale.py -m aidn_x4               # zoo weights instead of random ones
+
+Each run is a fresh child process (``python -m aidn_plugin.cli.aidn_cli upscale ...``), so its peak RSS
+(``os.wait4`` -> ``ru_maxrss``) covers the whole command: interpreter, torch, BasicSR, the model, the
+input, the tiles and the output image. A child that only imports the package gives the baseline.
+Without ``-m`` / ``--weights`` the network is a randomly initialised default AIDN at the scale asked
+(speed and memory do not depend on the weight values). The input is a photograph from scikit-image resized
+to each size. ``--untiled SIZE...`` adds runs with ``--tile 0`` (the whole image in one pass), to show what tiling saves.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import cv2
+import torch
+
+import aidn_plugin  # noqa: F401  (compat layer before BasicSR)
+from aidn_plugin.archs.aidn_arch import AIDN
+from aidn_plugin.complexity import parse_size
+from aidn_plugin.inference import DEFAULT_OVERLAP, DEFAULT_TILE, tile_count
+from aidn_plugin.weights import resolve_arch, save_checkpoint
+
+CLI = [sys.executable, '-m', 'aidn_plugin.cli.aidn_cli']
+
+
+def _rss_mib(rusage):
+    # ru_maxrss is in KiB on Linux, in bytes on macOS.
+    return rusage.ru_maxrss / (1024 * 1024 if sys.platform == 'darwin' else 1024)
+
+
+def run_child(argv):
+    """Run a command; returns (wall seconds, peak RSS MiB, stdout, stderr, exit code)."""
+    start = time.perf_counter()
+    with tempfile.TemporaryFile('w+') as out, tempfile.TemporaryFile('w+') as err:
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, text=True)
+        _, status, rusage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        return wall, _rss_mib(rusage), out.read(), err.read(), proc.returncode
+
+
+def make_input(folder, width, height):
+    from skimage import data
+    photo = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    image = cv2.resize(photo, (width, height), interpolation=cv2.INTER_AREA if width < 512 else cv2.INTER_CUBIC)
+    path = os.path.join(folder, f'input_{width}x{height}.png')
+    cv2.imwrite(path, image)
+    return path
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--sizes', nargs='+', default=['960x540', '1920x1080'], help='input sizes WIDTHxHEIGHT')
+    parser.add_argument('--scale', type=int, default=4, help='upscale factor of the random network; default 4')
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument('-m', '--model', help='zoo name instead of random weights')
+    group.add_argument('--weights', help='checkpoint instead of random weights')
+    parser.add_argument('--tile', type=int, default=DEFAULT_TILE, help=f'default {DEFAULT_TILE}')
+    parser.add_argument('--tile-overlap', type=int, default=DEFAULT_OVERLAP, help=f'default {DEFAULT_OVERLAP}')
+    parser.add_argument('--untiled', nargs='*', default=[], metavar='SIZE',
+                        help='also run these sizes with --tile 0 (whole image at once), for comparison')
+    parser.add_argument('--json', help='write the results to this JSON file')
+    args = parser.parse_args(argv)
+
+    rows = []
+    with tempfile.TemporaryDirectory() as work:
+        if args.model:
+            model_args, weights_label = ['-m', args.model], f'zoo {args.model}'
+        elif args.weights:
+            model_args, weights_label = ['--weights', args.weights], args.weights
+        else:
+            torch.manual_seed(0)
+            net = AIDN(upscale=args.scale)
+            path = os.path.join(work, 'random_aidn.pth')
+            save_checkpoint(path, net.state_dict(), resolve_arch(net.state_dict()))
+            model_args, weights_label = ['--weights', path], f'random init, default AIDN x{args.scale}'
+        _, base_rss, _, _, _ = run_child([sys.executable, '-c', 'import aidn_plugin.cli.aidn_cli, cv2, torch'])
+        print(f'weights: {weights_label}; torch threads: {torch.get_num_threads()}; '
+              f'baseline (imports only) peak RSS {base_rss:.0f} MiB', file=sys.stderr)
+        runs = [(size, args.tile) for size in args.sizes]
+        runs += [(size, 0) for size in args.untiled]
+        for size, tile in runs:
+            width, height = parse_size(size)
+            source = make_input(work, width, height)
+            target = os.path.join(work, f'out_{width}x{height}_t{tile}.png')
+            cmd = CLI + ['upscale', source, '-o', target, '-q', '--force', '--device', 'cpu', '--tile', str(tile),
+                         '--tile-overlap', str(args.tile_overlap)] + model_args
+            wall, rss, _, err, code = run_child(cmd)
+            if code != 0:
+                raise SystemExit(f'benchmark: aidn upscale failed for {size} (tile {tile}): {err.strip()}')
+            out_w, out_h = cv2.imread(target, cv2.IMREAD_UNCHANGED).shape[1::-1]
+            rows.append({'input': f'{width}x{height}', 'output': f'{out_w}x{out_h}', 'tile': tile,
+                         'tiles': tile_count(height, width, tile, args.tile_overlap), 'wall_s': round(wall, 1),
+                         'peak_rss_mib': round(rss)})
+            print(f'  {size} tile {tile}: {wall:.1f} s, {rss:.0f} MiB', file=sys.stderr)
+
+    print(f'\n`aidn upscale` on CPU ({weights_label}), torch threads {torch.get_num_threads()}, '
+          f'{time.strftime("%Y-%m-%d")}; wall time includes ~process start and imports '
+          f'(imports alone: {base_rss:.0f} MiB peak RSS)\n')
+    print('| input | output | tile / overlap | tiles | wall time | peak RSS |')
+    print('|---|---|---|---|---|---|')
+    for row in rows:
+        tiling = f'{row["tile"]} / {args.tile_overlap}' if row['tile'] else 'none (whole image)'
+        print(f'| {row["input"]} | {row["output"]} | {tiling} | {row["tiles"]} | {row["wall_s"]:.1f} s '
+              f'| {row["peak_rss_mib"]} MiB |')
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, 'w', encoding='utf-8') as handle:
+            json.dump({'weights': weights_label, 'threads': torch.get_num_threads(), 'baseline_rss_mib':
+                       round(base_rss), 'date': time.strftime('%Y-%m-%d'), 'runs': rows}, handle, indent=2)
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
