@@ -5,6 +5,7 @@ import spandrel
 import torch
 
 import aidn_plugin.spandrel as aidn_spandrel
+from aidn_plugin.weights import save_checkpoint
 from zoo_helpers import tiny_model
 from zoo_helpers import single_thread  # noqa: F401  (autouse fixture: one torch thread)
 
@@ -15,6 +16,8 @@ def _save(model, path, layout):
         torch.save({'params': state, 'params_ema': {f'module.{k}': v for k, v in state.items()}}, path)
     elif layout == 'bare':
         torch.save(state, path)
+    elif layout == 'published':  # what scripts/publish_weights.py writes: {'params', 'arch'}
+        save_checkpoint(path, state, {'act_type': 'lrelu', 'rgb_mean': (0.4488, 0.4371, 0.4040)})
     else:
         from safetensors.torch import save_file
         save_file(state, str(path))
@@ -24,7 +27,7 @@ def _save(model, path, layout):
     (dict(upscale=2), False, 'basicsr'),
     (dict(upscale=3, num_in_ch=1, num_out_ch=1), False, 'bare'),
     (dict(upscale=4, num_out=1, attention='none'), False, 'safetensors'),
-    (dict(upscale=4), True, 'basicsr'),
+    (dict(upscale=4), True, 'published'),
     (dict(upscale=2, num_feat=12, num_block=3, num_out=3), True, 'safetensors'),
 ])
 def test_loader_recognises_and_rebuilds(tmp_path, overrides, fused, layout):
