@@ -107,4 +107,4 @@ def write_image(path, image, params=None):
         ok = False
     if not ok:
         raise ImageFileError(f'{path}: OpenCV cannot encode a {image.dtype} image of shape {image.shape} as {ext}')
-    imageio.write_bytes(path, encoded.tobytes())
+    imageio.write_bytes(path, memoryview(encoded))  # no copy of the encoded image

@@ -14,6 +14,7 @@ to each size. ``--untiled SIZE...`` adds runs with ``--tile 0`` (the whole image
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -36,17 +37,18 @@ def _rss_mib(rusage):
     return rusage.ru_maxrss / (1024 * 1024 if sys.platform == 'darwin' else 1024)
 
 
-def run_child(argv):
-    """Run a command; returns (wall seconds, peak RSS MiB, stdout, stderr, exit code)."""
+def run_child(argv, env=None):
+    """Run a command; returns (wall seconds, CPU seconds, peak RSS MiB, stdout, stderr, exit code)."""
     start = time.perf_counter()
     with tempfile.TemporaryFile('w+') as out, tempfile.TemporaryFile('w+') as err:
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, text=True)
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, text=True, env=env)
         _, status, rusage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - start
         out.seek(0)
         err.seek(0)
-        return wall, _rss_mib(rusage), out.read(), err.read(), proc.returncode
+        cpu = rusage.ru_utime + rusage.ru_stime
+        return wall, cpu, _rss_mib(rusage), out.read(), err.read(), proc.returncode
 
 
 def make_input(folder, width, height):
@@ -69,6 +71,8 @@ def main(argv=None):
     parser.add_argument('--tile-overlap', type=int, default=DEFAULT_OVERLAP, help=f'default {DEFAULT_OVERLAP}')
     parser.add_argument('--untiled', nargs='*', default=[], metavar='SIZE',
                         help='also run these sizes with --tile 0 (whole image at once), for comparison')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='torch threads in the child (OMP_NUM_THREADS); default: torch\'s own choice')
     parser.add_argument('--json', help='write the results to this JSON file')
     args = parser.parse_args(argv)
 
@@ -84,8 +88,13 @@ def main(argv=None):
             path = os.path.join(work, 'random_aidn.pth')
             save_checkpoint(path, net.state_dict(), resolve_arch(net.state_dict()))
             model_args, weights_label = ['--weights', path], f'random init, default AIDN x{args.scale}'
-        _, base_rss, _, _, _ = run_child([sys.executable, '-c', 'import aidn_plugin.cli.aidn_cli, cv2, torch'])
-        print(f'weights: {weights_label}; torch threads: {torch.get_num_threads()}; '
+        env = dict(os.environ)
+        if args.threads:
+            env['OMP_NUM_THREADS'] = env['MKL_NUM_THREADS'] = str(args.threads)
+        probe = 'import aidn_plugin.cli.aidn_cli, cv2, torch; print(torch.get_num_threads())'
+        _, _, base_rss, threads, _, _ = run_child([sys.executable, '-c', probe], env)
+        threads = int(threads)
+        print(f'weights: {weights_label}; torch threads: {threads}; '
               f'baseline (imports only) peak RSS {base_rss:.0f} MiB', file=sys.stderr)
         runs = [(size, args.tile) for size in args.sizes]
         runs += [(size, 0) for size in args.untiled]
@@ -93,30 +102,33 @@ def main(argv=None):
             width, height = parse_size(size)
             source = make_input(work, width, height)
             target = os.path.join(work, f'out_{width}x{height}_t{tile}.png')
-            cmd = CLI + ['upscale', source, '-o', target, '-q', '--force', '--device', 'cpu', '--tile', str(tile),
+            cmd = CLI + ['upscale', source, '-o', target, '--force', '--device', 'cpu', '--tile', str(tile),
                          '--tile-overlap', str(args.tile_overlap)] + model_args
-            wall, rss, _, err, code = run_child(cmd)
+            wall, cpu, rss, out, err, code = run_child(cmd, env)
             if code != 0:
                 raise SystemExit(f'benchmark: aidn upscale failed for {size} (tile {tile}): {err.strip()}')
+            # "in.png -> out.png (WxH -> WxH, 12.3 s)": read, upscale and write, without start-up and imports.
+            upscale_s = float(re.search(r', ([0-9.]+) s\)$', out.strip()).group(1))
             out_w, out_h = cv2.imread(target, cv2.IMREAD_UNCHANGED).shape[1::-1]
             rows.append({'input': f'{width}x{height}', 'output': f'{out_w}x{out_h}', 'tile': tile,
                          'tiles': tile_count(height, width, tile, args.tile_overlap), 'wall_s': round(wall, 1),
-                         'peak_rss_mib': round(rss)})
-            print(f'  {size} tile {tile}: {wall:.1f} s, {rss:.0f} MiB', file=sys.stderr)
+                         'upscale_s': upscale_s, 'cpu_s': round(cpu, 1), 'peak_rss_mib': round(rss)})
+            print(f'  {size} tile {tile}: {wall:.1f} s wall ({upscale_s:.1f} s upscaling), {cpu:.1f} s CPU, '
+                  f'{rss:.0f} MiB', file=sys.stderr)
 
-    print(f'\n`aidn upscale` on CPU ({weights_label}), torch threads {torch.get_num_threads()}, '
-          f'{time.strftime("%Y-%m-%d")}; wall time includes ~process start and imports '
-          f'(imports alone: {base_rss:.0f} MiB peak RSS)\n')
-    print('| input | output | tile / overlap | tiles | wall time | peak RSS |')
-    print('|---|---|---|---|---|---|')
+    print(f'\n`aidn upscale` on CPU ({weights_label}), {threads} torch thread(s), {time.strftime("%Y-%m-%d")}. '
+          f'Whole command = process start, imports, read, upscale, write; imports alone peak at '
+          f'{base_rss:.0f} MiB RSS.\n')
+    print('| input | output | tile / overlap | tiles | whole command | of which upscaling | CPU time | peak RSS |')
+    print('|---|---|---|---|---|---|---|---|')
     for row in rows:
         tiling = f'{row["tile"]} / {args.tile_overlap}' if row['tile'] else 'none (whole image)'
         print(f'| {row["input"]} | {row["output"]} | {tiling} | {row["tiles"]} | {row["wall_s"]:.1f} s '
-              f'| {row["peak_rss_mib"]} MiB |')
+              f'| {row["upscale_s"]:.1f} s | {row["cpu_s"]:.1f} s | {row["peak_rss_mib"]} MiB |')
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, 'w', encoding='utf-8') as handle:
-            json.dump({'weights': weights_label, 'threads': torch.get_num_threads(), 'baseline_rss_mib':
+            json.dump({'weights': weights_label, 'threads': threads, 'baseline_rss_mib':
                        round(base_rss), 'date': time.strftime('%Y-%m-%d'), 'runs': rows}, handle, indent=2)
     return 0
 
