@@ -9,7 +9,8 @@ Each run is a fresh child process (``python -m aidn_plugin.cli.aidn_cli upscale 
 input, the tiles and the output image. A child that only imports the package gives the baseline.
 Without ``-m`` / ``--weights`` the network is a randomly initialised default AIDN at the scale asked
 (speed and memory do not depend on the weight values). The input is a photograph from scikit-image resized
-to each size. ``--untiled SIZE...`` adds runs with ``--tile 0`` (the whole image in one pass), to show what tiling saves.
+to each size. ``--untiled SIZE...`` adds runs with ``--tile 0`` (the whole image in one pass), to show
+what tiling saves. ``--threads N`` fixes the child's torch threads (on a shared box, 1 is the steadiest).
 """
 import argparse
 import json

@@ -53,7 +53,8 @@ def run(args):
         raise UsageError(f'--size: {error}') from None
     form = 'unfused (training form)' if args.unfused else 'fused (deploy form)'
     source = f', {args.model or args.weights}' if (args.model or args.weights) else ''
-    print(f'AIDN x{scale}{source}, {form}, output {size[0]}x{size[1]} (input {stats["lr_size"][0]}x{stats["lr_size"][1]})')
+    lr_width, lr_height = stats['lr_size']
+    print(f'AIDN x{scale}{source}, {form}, output {size[0]}x{size[1]} (input {lr_width}x{lr_height})')
     print(f'  parameters : {stats["params"]:,}')
     print(f'  MACs       : {stats["macs"] / 1e9:.2f} G')
     print(f'  activations: {stats["activations"] / 1e6:.1f} M')

@@ -25,11 +25,11 @@ def add_parser(sub):
     parser.add_argument('-o', '--output', required=True, metavar='OUT',
                         help='output folder (created if missing), or an output file for a single input')
     add_model_arguments(parser)
-    parser.add_argument('--scale', type=int, default=None,
+    parser.add_argument('--scale', type=int, default=None, metavar='N',
                         help='expected upscale factor; a model of another scale is refused')
-    parser.add_argument('--tile', type=int, default=DEFAULT_TILE,
+    parser.add_argument('--tile', type=int, default=DEFAULT_TILE, metavar='PX',
                         help=f'largest LR tile side in pixels, 0 = whole image at once; default {DEFAULT_TILE}')
-    parser.add_argument('--tile-overlap', type=int, default=DEFAULT_OVERLAP,
+    parser.add_argument('--tile-overlap', type=int, default=DEFAULT_OVERLAP, metavar='PX',
                         help=f'LR pixels of context around each tile (discarded); default {DEFAULT_OVERLAP}')
     parser.add_argument('--device', choices=('auto', 'cpu', 'cuda'), default='auto',
                         help='auto (CUDA when available, else CPU), cpu or cuda; default auto')
