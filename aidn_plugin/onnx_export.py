@@ -6,6 +6,12 @@ exporter needs nothing beyond ``onnx`` and produces a graph whose H and W are sy
 shape-dependent Python control flow: the edge operator's padding, the bicubic base and PixelShuffle are
 all traced as shape-generic ops). Default opset: 17 (ONNX Runtime >= 1.11, TensorRT 8.5+, OpenVINO 2022+).
 
+The model is traced and frozen (``torch.jit.trace`` + ``torch.jit.freeze``) before the export: freezing
+turns the parameters into constants and folds every computation on them alone, so kernels the network
+assembles from its weights at run time (a folded convolution, a composed shallow-feature kernel) reach
+the exporter as plain constant kernels, which its convolution export requires, and the graph does not
+redo that work on every call.
+
 The graph takes ``input`` [N, C, H, W] (float32, RGB or grey in [0, 1]) and returns ``output``
 [N, C, H * s, W * s] (not clamped). The model's edge map is computed inside the graph. Metadata
 properties record the scale and channels (``upscale``, ``num_in_ch``).
@@ -65,8 +71,10 @@ def export_onnx(model, path, opset=DEFAULT_OPSET, tolerance=DEFAULT_TOLERANCE, c
             # exporter's deprecation notice would only bury the result.
             warnings.simplefilter('ignore')
             try:
+                with torch.no_grad():
+                    frozen = torch.jit.freeze(torch.jit.trace(model, (example, ), check_trace=False))
                 torch.onnx.export(
-                    model, (example, ), tmp, dynamo=False, opset_version=opset, do_constant_folding=True,
+                    frozen, (example, ), tmp, dynamo=False, opset_version=opset, do_constant_folding=True,
                     input_names=['input'], output_names=['output'],
                     dynamic_axes={'input': {0: 'batch', 2: 'height', 3: 'width'},
                                   'output': {0: 'batch', 2: 'out_height', 3: 'out_width'}})
