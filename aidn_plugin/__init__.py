@@ -1,7 +1,8 @@
 """aidn-plugin: AIDN super-resolution for BasicSR.
 
 Importing this package applies the compatibility layer (``aidn_plugin.compat``) and registers the
-architecture ``AIDN`` (and, once present, the dataset and model classes) in BasicSR's registries.
+architecture ``AIDN``, the dataset ``EdgePairedImageDataset`` and the model ``AIDNModel`` in BasicSR's
+registries, and ``AIDN`` in mmengine's ``MODELS``.
 """
 __version__ = '0.1.0'
 
@@ -10,6 +11,7 @@ from aidn_plugin import compat
 compat.apply()
 
 from aidn_plugin import archs, data, models  # noqa: E402  (registration must follow compat.apply)
+from aidn_plugin import mmengine_registry  # noqa: E402,F401  (AIDN in mmengine's MODELS too)
 from aidn_plugin.archs import AIDN  # noqa: E402
 
 __all__ = ['AIDN', '__version__', 'archs', 'compat', 'data', 'models']

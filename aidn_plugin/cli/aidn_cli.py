@@ -1,4 +1,5 @@
 """The ``aidn`` console script: tools around AIDN (``aidn --help`` lists them)."""
+import os
 import sys
 from importlib import import_module
 
@@ -29,6 +30,11 @@ def main(argv=None):
         return args.run(args) or 0
     except UsageError as error:
         fail(f'aidn {args.command}: error: {error}')
+    except BrokenPipeError:
+        # `aidn zoo list | head`: the reader left; stop quietly, and keep Python's exit-time flush from
+        # raising again on the closed pipe
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == '__main__':
