@@ -228,7 +228,6 @@ class AIDN(nn.Module):
         _check_input(x, edge, self.num_in_ch)
         if edge is None:
             edge = edges.edge_map(x, self.edge_operator)
-        base = F.interpolate(x, scale_factor=self.upscale, mode='bicubic', align_corners=False)
 
         # Features run channels-last: oneDNN's convolutions then read and write them without reordering.
         shallow = torch.cat(((x - self.mean) * self.img_range, edge), dim=1)
@@ -238,21 +237,26 @@ class AIDN(nn.Module):
             feat = block(feat)
             if index in self.taps:
                 tap_outputs.append(self.upsampler[0](feat))
+        del feat, shallow
         # PixelShuffle maps channel blocks of upscale^2 to one output channel each, so shuffling the
         # concatenated convolution outputs gives the concatenated residual images in one call.
         # (Shuffled channels-last, the residuals stay channels-last: the fusion convolution reads them that
-        # way 1.5x faster than after a copy to NCHW.)
-        residuals = self.upsampler[1](torch.cat(tap_outputs, dim=1) if len(tap_outputs) > 1 else tap_outputs[0])
+        # way 1.5x faster than after a copy to NCHW.) Tensors are dropped as soon as they are used: the
+        # HR ones dominate the peak memory.
+        stacked = torch.cat(tap_outputs, dim=1) if len(tap_outputs) > 1 else tap_outputs[0]
+        tap_outputs.clear()
+        residuals = self.upsampler[1](stacked)
+        del stacked
+        weights = torch.softmax(self.fusion(residuals), dim=1) if self.fusion is not None else None
 
-        # output = base + sum_k w_k * residual_k / img_range, accumulated into the bicubic image
-        if self.fusion is None:
-            return torch.add(base, residuals, alpha=1 / self.img_range)
-        weights = torch.softmax(self.fusion(residuals), dim=1)
-        out = base
+        # output = bicubic(x) + sum_k w_k * residual_k / img_range, accumulated in place into the bicubic
+        # image (its backward does not need it)
+        out = F.interpolate(x, scale_factor=self.upscale, mode='bicubic', align_corners=False)
+        if weights is None:
+            return out.add_(residuals, alpha=1 / self.img_range)
         step = residuals.shape[1] // weights.shape[1]
         for k in range(weights.shape[1]):
-            out = torch.addcmul(out, weights[:, k:k + 1], residuals[:, k * step:(k + 1) * step],
-                                value=1 / self.img_range)
+            out.addcmul_(weights[:, k:k + 1], residuals[:, k * step:(k + 1) * step], value=1 / self.img_range)
         return out
 
     def _shallow_kernel(self):
