@@ -29,11 +29,11 @@ import json
 import math
 import os
 import re
-import tempfile
 
 import torch
 
 from aidn_plugin.archs.aidn_arch import AIDN, SUPPORTED_SCALES
+from aidn_plugin.checkpoint_io import atomic_torch_save
 
 ARCH_KEY = 'arch'  # where publish_weights stores the architecture arguments in a .pth file
 SAFETENSORS_ARCH_KEY = 'aidn_arch'  # the same, as JSON, in the metadata of a .safetensors file
@@ -269,14 +269,4 @@ def load_model(path, scale=None, arch=None, fuse=True, device='cpu'):
 def save_checkpoint(path, state_dict, arch):
     """Write ``{'params': state_dict, 'arch': arch}`` to ``path`` atomically (a temp file in the same
     folder, renamed into place once complete), a file BasicSR's ``load_network`` also reads."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{os.path.basename(path)}.', suffix='.part')
-    os.close(fd)
-    try:
-        torch.save({'params': state_dict, ARCH_KEY: dict(arch)}, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    atomic_torch_save({'params': state_dict, ARCH_KEY: dict(arch)}, os.fspath(path))
