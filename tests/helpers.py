@@ -53,3 +53,13 @@ def write_photo_crops(folder, count, size, seed=0):
         crop = photo[top:top + size, left:left + size]
         cv2.imwrite(str(folder / f'img{index:03d}.png'), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
     return folder
+
+
+def call_main(main, argv, capsys):
+    """Run a console script's ``main(argv)`` in this process; returns (exit code, stdout, stderr)."""
+    try:
+        code = main(list(argv))
+    except SystemExit as exit_info:
+        code = exit_info.code
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -13,7 +13,7 @@ from helpers import run, script
 def _exit_code(main, argv):
     try:
         return main(argv)
-    except SystemExit as exit_info:
+    except SystemExit as exit_info:  # output stays in capsys for the test to read
         return exit_info.code
 
 

@@ -19,16 +19,12 @@ from aidn_plugin.prepare.lr import make_lr
 from aidn_plugin.prepare.subimages import extract_subimages
 from aidn_plugin.data import EdgePairedImageDataset
 from data_helpers import SCALE, data_tree, dataset_opt, make_dataset, photo_bgr, sample, write_image  # noqa: F401
-from helpers import run, script
+from helpers import call_main, run, script
 
 
 def _cli(capsys, *argv):
-    try:
-        code = aidn_main(list(argv))
-    except SystemExit as exit_:
-        code = exit_.code
-    out, err = capsys.readouterr()
-    return code, out, err
+    """Run ``aidn`` in this process (its real main); returns (exit code, stdout, stderr)."""
+    return call_main(aidn_main, argv, capsys)
 
 
 @pytest.fixture

@@ -14,17 +14,12 @@ from aidn_plugin.prepare.bicubic import bicubic_downscale, mod_crop
 from aidn_plugin.prepare.lmdb_writer import make_lmdb
 from aidn_plugin.prepare.subimages import crop_starts, extract_subimages
 from data_helpers import SCALE, data_tree, photo_bgr, write_image  # noqa: F401  (fixture)
-from helpers import run, script
+from helpers import call_main, run, script
 
 
 def _cli(capsys, *argv):
     """Run ``aidn`` in this process (its real main); returns (exit code, stdout, stderr)."""
-    try:
-        code = aidn_main(list(argv))
-    except SystemExit as exit_:
-        code = exit_.code
-    out, err = capsys.readouterr()
-    return code, out, err
+    return call_main(aidn_main, argv, capsys)
 
 
 def _listing(folder):
