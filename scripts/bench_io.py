@@ -1,0 +1,60 @@
+"""Small helpers shared by the benchmark scripts: the machine description and atomic result files."""
+import datetime
+import json
+import os
+import platform
+import tempfile
+
+import torch
+
+
+def cpu_name():
+    """The CPU model name from /proc/cpuinfo (Linux), else ``platform.processor()``."""
+    try:
+        with open('/proc/cpuinfo') as handle:
+            for line in handle:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or 'unknown CPU'
+
+
+def machine_info(threads):
+    """Date, CPU, core count, load average, torch version and the thread count the run uses."""
+    load = os.getloadavg() if hasattr(os, 'getloadavg') else None
+    return {
+        'date': datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
+        'cpu': cpu_name(),
+        'logical_cores': os.cpu_count(),
+        'torch': torch.__version__,
+        'threads': threads,
+        'load_average_start': [round(v, 2) for v in load] if load else None,
+        'python': platform.python_version(),
+    }
+
+
+def write_text_atomic(path, text):
+    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    handle, tmp_path = tempfile.mkstemp(prefix=f'.{os.path.basename(path)}.', suffix='.tmp', dir=folder)
+    try:
+        with os.fdopen(handle, 'w') as tmp:
+            tmp.write(text)
+        os.replace(tmp_path, path)
+    except BaseException:
+        if os.path.exists(tmp_path):
+            os.remove(tmp_path)
+        raise
+
+
+def write_json_atomic(path, data):
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + '\n')
+
+
+def ratio(value, reference):
+    """``value / reference`` rounded to 3 decimals; None when either is missing or the reference is 0."""
+    if value is None or reference in (None, 0):
+        return None
+    return round(value / reference, 3)

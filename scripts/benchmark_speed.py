@@ -1,0 +1,393 @@
+"""Speed and complexity of AIDN against its peers on the CPU, every figure also as a ratio to SAFMN.
+
+    python scripts/benchmark_speed.py                      # the README run: all peers, 2 threads
+    python scripts/benchmark_speed.py --threads 1 --repeats 9 --out-dir /tmp/bench
+
+For each network of ``scripts/peers.py`` (AIDN unfused and fused, SAFMN, SPAN, ECBSR, SRVGGNetCompact,
+bicubic) it measures, in one process and on the same inputs:
+
+* parameters (inference form), MACs and activations for a ``--size`` output (``mmengine.analysis`` through
+  ``aidn_plugin.complexity.count_complexity``);
+* latency of one forward pass ``--size / scale`` -> ``--size`` under ``torch.no_grad``: median of
+  ``--repeats`` runs after ``--warmup`` runs, the networks interleaved round-robin (the starting network
+  rotates every round) so that all of them see the same machine load;
+* the achieved MAC/s (MACs / median latency), next to the MAC/s of a dense ``--matmul-size`` square matrix
+  multiply and of a plain 3x3 convolution at 36 channels (NCHW and channels-last), timed in the same
+  round-robin;
+* peak memory of that forward pass: the high-water mark of the bytes allocated during it (torch.profiler
+  allocation events), output included, weights and input excluded;
+* one training step (forward, L1 loss, backward, Adam step) at ``--train-batch`` LR patches of
+  ``--train-patch`` pixels, training form, also interleaved; AIDN gets the precomputed edge map as
+  AIDNModel feeds it from the dataset; bicubic and the fused AIDN are not trained;
+* a torch.profiler breakdown of the fused AIDN forward pass by operator (``--profile-rows``).
+
+Every figure is also divided by SAFMN's from the same run. Absolute times on a shared machine are noise;
+the ratios are the result. Output: ``<out-dir>/speed.json`` and ``<out-dir>/speed.md`` (written atomically).
+
+Options: ``--models`` (comma list, default all; SAFMN is always added: it is the reference), ``--threads``
+(torch.set_num_threads, default 2, printed), ``--size WxH`` (output, default 1280x720), ``--scale`` (4),
+``--repeats`` (latency runs per network, default 7, at least 1), ``--warmup`` (2), ``--train-batch`` (16),
+``--train-patch`` (48), ``--train-repeats`` (7), ``--matmul-size`` (2048), ``--no-train``, ``--no-memory``,
+``--no-profile``, ``--profile-rows`` (12), ``--out-dir`` (benchmarks).
+"""
+import os
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import aidn_plugin  # noqa: E402,F401  (compat layer before BasicSR's archs)
+import peers  # noqa: E402
+from aidn_plugin.cli.errors import OneLineParser, fail  # noqa: E402
+from aidn_plugin.complexity import count_complexity, parse_size  # noqa: E402
+from bench_io import machine_info, ratio, write_json_atomic, write_text_atomic  # noqa: E402
+
+REFERENCE = 'safmn'
+TRAINABLE = ('aidn', 'safmn', 'span', 'ecbsr', 'srvgg')
+# The issue's targets, checked and printed with the results.
+TARGET_LATENCY_RATIO = 1.0
+TARGET_MATMUL_FRACTION = 0.40
+TARGET_TRAIN_RATIO = 1.2
+
+
+# ----------------------------------------------------------------------------------------------- timing
+def round_robin(tasks, repeats, warmup=1):
+    """Time every callable of ``tasks`` (name -> fn) ``repeats`` times, interleaved.
+
+    Each round runs every task once; the first task of a round rotates, so no task always follows the
+    same one. ``warmup`` untimed calls per task come first. Returns name -> list of seconds.
+    """
+    names = list(tasks)
+    for name in names:
+        for _ in range(warmup):
+            tasks[name]()
+    samples = {name: [] for name in names}
+    for round_index in range(repeats):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            start = time.perf_counter()
+            tasks[name]()
+            samples[name].append(time.perf_counter() - start)
+    return samples
+
+
+def summarize(seconds):
+    """Median, quartiles and extremes of a list of seconds, in milliseconds."""
+    ms = sorted(s * 1e3 for s in seconds)
+    if len(ms) >= 2:
+        q1, _, q3 = statistics.quantiles(ms, n=4, method='inclusive')
+    else:
+        q1 = q3 = ms[0]
+    return {'median_ms': round(statistics.median(ms), 3), 'q1_ms': round(q1, 3), 'q3_ms': round(q3, 3),
+            'min_ms': round(ms[0], 3), 'max_ms': round(ms[-1], 3), 'runs': len(ms)}
+
+
+def forward_task(model, x):
+    def run():
+        with torch.no_grad():
+            model(x)
+    return run
+
+
+def train_task(name, scale, batch, patch, seed=0):
+    """A callable doing one training step of a fresh ``name`` network on fixed random patches."""
+    generator = torch.Generator().manual_seed(seed)
+    lq = torch.rand(batch, 3, patch, patch, generator=generator)
+    gt = torch.rand(batch, 3, patch * scale, patch * scale, generator=generator)
+    model = peers.build(name, scale).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    extra = ()
+    if name == 'aidn':
+        from aidn_plugin.edges import edge_map
+        extra = (edge_map(lq, model.edge_operator), )  # what AIDNModel feeds from the dataset
+
+    def run():
+        optimizer.zero_grad(set_to_none=True)
+        F.l1_loss(model(lq, *extra), gt).backward()
+        optimizer.step()
+    return run
+
+
+def matmul_task(n):
+    a, b, out = torch.rand(n, n), torch.rand(n, n), torch.empty(n, n)
+    return lambda: torch.mm(a, b, out=out)
+
+
+def conv_task(channels, height, width, channels_last):
+    x = torch.rand(1, channels, height, width)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    weight, bias = torch.rand(channels, channels, 3, 3), torch.rand(channels)
+
+    def run():
+        with torch.no_grad():
+            F.conv2d(x, weight, bias, padding=1)
+    return run
+
+
+# ------------------------------------------------------------------------------------- memory, profile
+def _allocation_events(prof):
+    from torch._C._profiler import _EventType
+    events, stack = [], list(prof.profiler.kineto_results.experimental_event_tree())
+    while stack:
+        event = stack.pop()
+        stack.extend(event.children)
+        if event.tag == _EventType.Allocation:
+            events.append((event.start_time_ns, event.extra_fields.alloc_size))
+    return sorted(events)
+
+
+def peak_forward_memory(model, x):
+    """Peak bytes allocated during one ``model(x)`` under no_grad (output included), from the profiler's
+    allocation and free events in time order."""
+    from torch.profiler import ProfilerActivity, profile
+    with torch.no_grad():
+        model(x)
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            out = model(x)
+    del out
+    current = peak = 0
+    for _, size in _allocation_events(prof):
+        current += size
+        peak = max(peak, current)
+    return peak
+
+
+def profile_forward(model, x, rows=12, runs=3):
+    """Self CPU time per operator of one forward pass (the quickest of ``runs`` profiled passes).
+
+    Returns {'total_ms', 'rows': [{'op', 'self_ms', 'share', 'calls'}...]} sorted by time.
+    """
+    from torch.profiler import ProfilerActivity, profile
+    best = None
+    with torch.no_grad():
+        model(x)
+        for _ in range(runs):
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                model(x)
+            averages = prof.key_averages()
+            total = sum(e.self_cpu_time_total for e in averages)
+            if best is None or total < best[0]:
+                best = (total, averages)
+    total, averages = best
+    ordered = sorted(averages, key=lambda e: -e.self_cpu_time_total)
+    table = [{'op': e.key, 'self_ms': round(e.self_cpu_time_total / 1e3, 2),
+              'share': round(e.self_cpu_time_total / total, 4), 'calls': e.count} for e in ordered[:rows]]
+    return {'total_ms': round(total / 1e3, 2), 'rows': table}
+
+
+# ------------------------------------------------------------------------------------------------ run
+def run_benchmark(models, threads=2, size=(1280, 720), scale=4, repeats=7, warmup=2, train_batch=16,
+                  train_patch=48, train_repeats=7, matmul_size=2048, train=True, memory=True, profile=True,
+                  profile_rows=12, log=print):
+    """Measure ``models`` (names of ``peers.PEERS``; SAFMN is added) and return the report dict."""
+    unknown = [m for m in models if m not in peers.PEERS]
+    if unknown:
+        raise ValueError(f'unknown network {unknown[0]!r}; expected names from: {", ".join(peers.PEERS)}')
+    models = list(dict.fromkeys([REFERENCE] + list(models)))
+    width, height = size
+    if width % scale or height % scale:
+        raise ValueError(f'output size {width}x{height} is not a multiple of the scale {scale}')
+    torch.set_num_threads(threads)
+    log(f'torch.set_num_threads({threads}); torch {torch.__version__}; {torch.get_num_threads()} threads in use')
+    report = {'meta': machine_info(threads), 'settings': {
+        'output_size': [width, height], 'scale': scale, 'repeats': repeats, 'warmup': warmup,
+        'train_batch': train_batch, 'train_patch': train_patch, 'train_repeats': train_repeats,
+        'matmul_size': matmul_size, 'inference': 'torch.no_grad, float32, NCHW input as each network ships'}}
+    lr_h, lr_w = height // scale, width // scale
+    x = torch.rand(1, 3, lr_h, lr_w, generator=torch.Generator().manual_seed(0))
+
+    nets = {name: peers.build(name, scale) for name in models}
+    results = {}
+    for name, net in nets.items():
+        stats = count_complexity(net, (width, height), scale)
+        results[name] = {'config': peers.CONFIGS[name], 'params': peers.inference_params(name, net),
+                         'training_params': peers.training_params(net), 'macs': stats['macs'],
+                         'activations': stats['activations']}
+        log(f'{name:<11} {results[name]["params"]:>9,} params  {stats["macs"] / 1e9:7.2f} G MACs')
+
+    references = {'matmul': matmul_task(matmul_size),
+                  'conv3x3_36_nchw': conv_task(36, lr_h, lr_w, False),
+                  'conv3x3_36_channels_last': conv_task(36, lr_h, lr_w, True)}
+    tasks = {name: forward_task(net, x) for name, net in nets.items()}
+    tasks.update({f'ref:{k}': v for k, v in references.items()})
+    log(f'latency: {repeats} interleaved runs of {len(tasks)} tasks ({lr_w}x{lr_h} -> {width}x{height})')
+    samples = round_robin(tasks, repeats, warmup)
+
+    ref_macs = {'matmul': matmul_size ** 3, 'conv3x3_36_nchw': 36 * 36 * 9 * lr_h * lr_w,
+                'conv3x3_36_channels_last': 36 * 36 * 9 * lr_h * lr_w}
+    report['reference'] = {}
+    for key, macs in ref_macs.items():
+        summary = summarize(samples[f'ref:{key}'])
+        report['reference'][key] = dict(summary, macs=macs, gmacs_per_s=round(macs / summary['median_ms'] / 1e6, 2))
+    matmul_rate = report['reference']['matmul']['gmacs_per_s']
+
+    for name in models:
+        entry = results[name]
+        entry['latency'] = summarize(samples[name])
+        rate = entry['macs'] / entry['latency']['median_ms'] / 1e6 if entry['macs'] else None
+        entry['gmacs_per_s'] = round(rate, 2) if rate else None
+        entry['matmul_fraction'] = round(rate / matmul_rate, 3) if rate else None
+
+    if memory:
+        for name, net in nets.items():
+            peak = peak_forward_memory(net, x)
+            results[name]['peak_memory_bytes'] = peak
+            results[name]['peak_memory_mb'] = round(peak / 2 ** 20, 2)
+    if train:
+        train_tasks = {name: train_task(name, scale, train_batch, train_patch) for name in models if name in TRAINABLE}
+        log(f'training step: {train_repeats} interleaved runs of {len(train_tasks)} networks '
+            f'(batch {train_batch}, {train_patch}x{train_patch} LR)')
+        train_samples = round_robin(train_tasks, train_repeats, warmup)
+        for name, seconds in train_samples.items():
+            results[name]['train_step'] = summarize(seconds)
+
+    ref = results[REFERENCE]
+    for entry in results.values():
+        entry['ratios'] = {
+            'params': ratio(entry['params'], ref['params']),
+            'macs': ratio(entry['macs'], ref['macs']),
+            'latency': ratio(entry['latency']['median_ms'], ref['latency']['median_ms']),
+            'peak_memory': ratio(entry.get('peak_memory_bytes'), ref.get('peak_memory_bytes')),
+            'train_step': ratio(entry.get('train_step', {}).get('median_ms'), ref.get('train_step', {}).get('median_ms')),
+        }
+    report['models'] = results
+    if profile and 'aidn_fused' in nets:
+        report['profile'] = dict(model='aidn_fused', **profile_forward(nets['aidn_fused'], x, profile_rows))
+    report['targets'] = check_targets(results)
+    load = os.getloadavg() if hasattr(os, 'getloadavg') else None
+    report['meta']['load_average_end'] = [round(v, 2) for v in load] if load else None
+    return report
+
+
+def check_targets(results):
+    """The issue's targets (fused AIDN vs SAFMN) as {name: {'value', 'target', 'met'}}; absent figures are
+    left out."""
+    targets = {}
+    fused, aidn = results.get('aidn_fused'), results.get('aidn')
+    if fused:
+        value = fused['ratios']['latency']
+        targets['fused latency / SAFMN'] = {'value': value, 'target': f'<= {TARGET_LATENCY_RATIO}',
+                                            'met': value <= TARGET_LATENCY_RATIO}
+        value = fused['matmul_fraction']
+        targets['fused MAC/s / dense matmul MAC/s'] = {'value': value, 'target': f'>= {TARGET_MATMUL_FRACTION}',
+                                                      'met': value >= TARGET_MATMUL_FRACTION}
+    if aidn and aidn['ratios'].get('train_step') is not None:
+        value = aidn['ratios']['train_step']
+        targets['training step / SAFMN'] = {'value': value, 'target': f'<= {TARGET_TRAIN_RATIO}',
+                                            'met': value <= TARGET_TRAIN_RATIO}
+    return targets
+
+
+# ---------------------------------------------------------------------------------------------- report
+def _fmt(value, pattern, missing='-'):
+    return missing if value is None else format(value, pattern)
+
+
+def markdown(report):
+    """The Markdown table (and reference, targets and profile sections) of a report dict."""
+    meta, settings = report['meta'], report['settings']
+    width, height = settings['output_size']
+    lines = [
+        f'Measured {meta["date"]} on {meta["cpu"]} ({meta["logical_cores"]} logical cores, shared machine, '
+        f'load average {meta["load_average_start"]} at start, {meta["load_average_end"]} at end), '
+        f'torch {meta["torch"]}, **{meta["threads"]} threads**. x{settings["scale"]}, '
+        f'{width // settings["scale"]}x{height // settings["scale"]} -> {width}x{height}, float32. Latency: median of '
+        f'{settings["repeats"]} interleaved runs; training step: batch {settings["train_batch"]}, '
+        f'{settings["train_patch"]}x{settings["train_patch"]} LR, median of {settings["train_repeats"]}. '
+        f'"x SAFMN" = ratio to SAFMN in the same run.', '',
+        '| network | params | MACs | activations | latency (ms) | x SAFMN | G MAC/s | of matmul | '
+        'peak memory (MB) | x SAFMN | train step (ms) | x SAFMN |',
+        '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ]
+    for name, entry in report['models'].items():
+        r = entry['ratios']
+        params = f'{entry["params"] / 1e3:.0f}K' if entry['params'] else '0'
+        if entry['training_params'] != entry['params']:
+            params += f' ({entry["training_params"] / 1e3:.0f}K train)'
+        lines.append(' | '.join([
+            f'| {entry["config"]}', params, f'{entry["macs"] / 1e9:.2f} G', f'{entry["activations"] / 1e6:.1f} M',
+            f'{entry["latency"]["median_ms"]:.0f}', _fmt(r['latency'], '.2f'), _fmt(entry['gmacs_per_s'], '.1f'),
+            _fmt(entry['matmul_fraction'] and entry['matmul_fraction'] * 100, '.0f') + ('%' if entry['matmul_fraction'] else ''),
+            _fmt(entry.get('peak_memory_mb'), '.1f'), _fmt(r['peak_memory'], '.2f'),
+            _fmt(entry.get('train_step', {}).get('median_ms'), '.0f'), _fmt(r['train_step'], '.2f')]) + ' |')
+    ref = report['reference']
+    lines += ['', f'Same run, for scale: dense {settings["matmul_size"]}x{settings["matmul_size"]} matrix multiply '
+              f'{ref["matmul"]["gmacs_per_s"]:.1f} G MAC/s; one 3x3 convolution, 36 channels at the LR size: '
+              f'{ref["conv3x3_36_nchw"]["gmacs_per_s"]:.1f} G MAC/s NCHW, '
+              f'{ref["conv3x3_36_channels_last"]["gmacs_per_s"]:.1f} channels-last.']
+    if report.get('targets'):
+        lines += ['', '| target | measured | wanted | met |', '|---|---:|---:|---|']
+        for key, t in report['targets'].items():
+            lines.append(f'| {key} | {t["value"]:.2f} | {t["target"]} | {"yes" if t["met"] else "**no**"} |')
+    if report.get('profile'):
+        prof = report['profile']
+        lines += ['', f'Where the time goes: torch.profiler, fused AIDN forward pass, self CPU time '
+                  f'(total {prof["total_ms"]:.0f} ms under the profiler):', '',
+                  '| operator | self ms | share | calls |', '|---|---:|---:|---:|']
+        for row in prof['rows']:
+            lines.append(f'| `{row["op"]}` | {row["self_ms"]:.1f} | {row["share"] * 100:.1f}% | {row["calls"]} |')
+    return '\n'.join(lines) + '\n'
+
+
+def parse_args(argv):
+    parser = OneLineParser(prog='benchmark_speed.py', description=__doc__.splitlines()[0])
+    parser.add_argument('--models', default=','.join(peers.PEERS),
+                        help=f'comma-separated networks from {", ".join(peers.PEERS)} (SAFMN is always added)')
+    parser.add_argument('--threads', type=int, default=2, help='torch.set_num_threads (default 2)')
+    parser.add_argument('--size', default='1280x720', help='output size WxH (default 1280x720)')
+    parser.add_argument('--scale', type=int, default=4, choices=(2, 3, 4))
+    parser.add_argument('--repeats', type=int, default=7, help='timed forward passes per network (default 7)')
+    parser.add_argument('--warmup', type=int, default=2, help='untimed runs per task first (default 2)')
+    parser.add_argument('--train-batch', type=int, default=16)
+    parser.add_argument('--train-patch', type=int, default=48, help='LR patch size of the training step')
+    parser.add_argument('--train-repeats', type=int, default=7)
+    parser.add_argument('--matmul-size', type=int, default=2048)
+    parser.add_argument('--no-train', action='store_true', help='skip the training step')
+    parser.add_argument('--no-memory', action='store_true', help='skip the peak memory measurement')
+    parser.add_argument('--no-profile', action='store_true', help='skip the torch.profiler breakdown')
+    parser.add_argument('--profile-rows', type=int, default=12)
+    parser.add_argument('--out-dir', default='benchmarks', help='where speed.json and speed.md go')
+    args = parser.parse_args(argv)
+    for key in ('threads', 'repeats', 'train_batch', 'train_patch', 'train_repeats', 'matmul_size', 'profile_rows'):
+        if getattr(args, key) < 1:
+            parser.error(f'--{key.replace("_", "-")} must be at least 1, got {getattr(args, key)}')
+    if args.warmup < 0:
+        parser.error(f'--warmup must be 0 or more, got {args.warmup}')
+    try:
+        args.size = parse_size(args.size)
+    except ValueError as error:
+        parser.error(f'--size: {error}')
+    args.models = [m.strip() for m in args.models.split(',') if m.strip()]
+    unknown = [m for m in args.models if m not in peers.PEERS]
+    if unknown:
+        parser.error(f'--models: unknown network {unknown[0]!r} (expected names from: {", ".join(peers.PEERS)})')
+    if args.size[0] % args.scale or args.size[1] % args.scale:
+        parser.error(f'--size {args.size[0]}x{args.size[1]} is not a multiple of --scale {args.scale}')
+    return args
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    report = run_benchmark(args.models, threads=args.threads, size=args.size, scale=args.scale,
+                           repeats=args.repeats, warmup=args.warmup, train_batch=args.train_batch,
+                           train_patch=args.train_patch, train_repeats=args.train_repeats,
+                           matmul_size=args.matmul_size, train=not args.no_train, memory=not args.no_memory,
+                           profile=not args.no_profile, profile_rows=args.profile_rows)
+    table = markdown(report)
+    try:
+        write_json_atomic(os.path.join(args.out_dir, 'speed.json'), report)
+        write_text_atomic(os.path.join(args.out_dir, 'speed.md'), table)
+    except OSError as error:
+        fail(f'benchmark_speed.py: error: cannot write to --out-dir {args.out_dir}: {error}')
+    print(table)
+    print(f'wrote {os.path.join(args.out_dir, "speed.json")} and speed.md')
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

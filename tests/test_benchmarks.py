@@ -1,0 +1,304 @@
+"""The benchmark scripts' building blocks (scripts/peers.py, benchmark_speed.py, benchmark_quality.py,
+plot_benchmarks.py) on tiny inputs: real networks, real profiler, real ``basicsr train/test`` runs."""
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from helpers import call_main, write_photo_crops
+
+SCRIPTS = Path(__file__).resolve().parent.parent / 'scripts'
+sys.path.insert(0, str(SCRIPTS))
+
+import benchmark_quality  # noqa: E402
+import benchmark_speed  # noqa: E402
+import peers  # noqa: E402
+import plot_benchmarks  # noqa: E402
+
+TINY_SPEED = dict(size=(64, 32), scale=4, repeats=2, warmup=1, train_batch=2, train_patch=8, train_repeats=2,
+                  matmul_size=32, profile_rows=5, log=lambda *a: None)
+
+
+@pytest.fixture(scope='module')
+def tiny_speed_report():
+    """A real benchmark_speed run on a 8x6 -> 32x24 input (SAFMN, fused AIDN, training-form AIDN, bicubic)."""
+    return benchmark_speed.run_benchmark(['aidn', 'aidn_fused', 'bicubic'], threads=1, **TINY_SPEED)
+
+
+# ------------------------------------------------------------------------------------------------- peers
+@pytest.mark.parametrize('name', peers.PEERS)
+@pytest.mark.parametrize('scale', [2, 4])
+def test_every_peer_builds_and_upscales(name, scale):
+    net = peers.build(name, scale)
+    assert not net.training
+    assert peers.check_output_shape(net, scale, size=(8, 12)) == (1, 3, 8 * scale, 12 * scale)
+    assert peers.inference_params(name, net) <= peers.training_params(net)
+    assert name in peers.CONFIGS
+
+
+def test_inference_params_match_the_reparameterised_forms():
+    fused = peers.build('aidn_fused')
+    assert peers.inference_params('aidn_fused', fused) == sum(p.numel() for p in fused.parameters())
+    assert peers.inference_params('aidn_fused', fused) < peers.training_params(peers.build('aidn'))
+    # ECBSR: each block collapses to one 3x3 convolution (weight + bias) plus its PReLU slopes
+    from basicsr.archs.ecbsr_arch import ECB
+    ecbsr = peers.build('ecbsr')
+    collapsed = 0
+    for module in ecbsr.modules():
+        if isinstance(module, ECB):
+            weight, bias = module.rep_params()
+            collapsed += weight.numel() + bias.numel()
+            collapsed += sum(p.numel() for p in module.act.parameters()) if hasattr(module, 'act') else 0
+    assert peers.inference_params('ecbsr', ecbsr) == collapsed
+    # SPAN: the eval form uses eval_conv only; removing the training branches keeps its output
+    span = peers.build('span')
+    counted = peers.inference_params('span', span)
+    x = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        before = span(x)
+        for module in span.modules():
+            if hasattr(module, 'eval_conv'):
+                module.update_params = lambda: None  # keep the folded kernels, drop the branches below
+                module.conv = torch.nn.Sequential()
+                module.sk = torch.nn.Identity()
+        assert torch.equal(span(x), before)
+    assert peers.training_params(span) == counted < peers.training_params(peers.build('span'))
+
+
+def test_unknown_peer_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown network 'edsr'"):
+        peers.build('edsr')
+
+
+def test_safmn_registers_in_basicsr_and_trains_one_step():
+    from basicsr.archs import build_network
+    assert peers.register_safmn() is peers.register_safmn()  # idempotent
+    net = build_network({'type': 'SAFMN', 'dim': 8, 'n_blocks': 1, 'upscaling_factor': 2})
+    lq, gt = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 16, 16)
+    loss = torch.nn.functional.l1_loss(net(lq), gt)
+    loss.backward()
+    assert all(p.grad is not None for p in net.parameters())
+
+
+# ------------------------------------------------------------------------------------------------ timing
+def test_round_robin_interleaves_rotates_and_warms_up():
+    calls = []
+    tasks = {name: (lambda name=name: calls.append(name)) for name in 'abc'}
+    samples = benchmark_speed.round_robin(tasks, repeats=3, warmup=2)
+    assert calls[:6] == ['a', 'a', 'b', 'b', 'c', 'c']
+    assert calls[6:] == ['a', 'b', 'c', 'b', 'c', 'a', 'c', 'a', 'b']
+    assert {k: len(v) for k, v in samples.items()} == {'a': 3, 'b': 3, 'c': 3}
+    assert all(s >= 0 for v in samples.values() for s in v)
+
+
+def test_summarize_gives_median_and_quartiles_in_ms():
+    summary = benchmark_speed.summarize([0.004, 0.001, 0.003, 0.1, 0.002])
+    assert summary['median_ms'] == pytest.approx(3.0)
+    assert summary['q1_ms'] == pytest.approx(2.0) and summary['q3_ms'] == pytest.approx(4.0)
+    assert summary['min_ms'] == pytest.approx(1.0) and summary['max_ms'] == pytest.approx(100.0)
+    assert benchmark_speed.summarize([0.5])['q1_ms'] == 500.0
+
+
+def test_peak_memory_follows_the_largest_live_set():
+    class Doubler(torch.nn.Module):
+        def forward(self, x):
+            return x * 2
+
+    class Temporaries(torch.nn.Module):
+        def forward(self, x):
+            a, b, c = x + 1, x + 2, x + 3  # three live temporaries, then the output
+            return a + b + c
+
+    x = torch.rand(1, 3, 100, 100)
+    one = benchmark_speed.peak_forward_memory(Doubler(), x)
+    many = benchmark_speed.peak_forward_memory(Temporaries(), x)
+    assert one >= x.numel() * 4
+    assert many >= 4 * x.numel() * 4 > one
+
+
+# ------------------------------------------------------------------------------------------- speed report
+def test_speed_report_ratios_targets_and_profile(tiny_speed_report):
+    report = tiny_speed_report
+    models = report['models']
+    assert list(models) == ['safmn', 'aidn', 'aidn_fused', 'bicubic']
+    assert report['meta']['threads'] == 1 and torch.get_num_threads() == 1
+    safmn = models['safmn']
+    assert all(v == 1.0 for v in safmn['ratios'].values())
+    fused = models['aidn_fused']
+    assert fused['ratios']['latency'] == round(fused['latency']['median_ms'] / safmn['latency']['median_ms'], 3)
+    assert fused['params'] == 308006 and models['aidn']['training_params'] > fused['params']
+    assert fused['macs'] == models['aidn']['macs'] > 0  # the training form runs the same convolutions
+    assert fused['gmacs_per_s'] == pytest.approx(fused['macs'] / fused['latency']['median_ms'] / 1e6, rel=1e-2)
+    assert fused['matmul_fraction'] == pytest.approx(
+        fused['gmacs_per_s'] / report['reference']['matmul']['gmacs_per_s'], rel=1e-2)
+    assert models['bicubic']['macs'] == 0 and models['bicubic']['gmacs_per_s'] is None
+    assert 'train_step' not in models['aidn_fused'] and models['aidn']['train_step']['runs'] == 2
+    assert all(m['peak_memory_bytes'] > 0 for m in models.values())
+    assert set(report['targets']) == {'fused latency / SAFMN', 'fused MAC/s / dense matmul MAC/s',
+                                      'training step / SAFMN'}
+    for target in report['targets'].values():
+        assert isinstance(target['met'], bool)
+    assert report['profile']['model'] == 'aidn_fused' and len(report['profile']['rows']) == 5
+    assert sum(r['share'] for r in report['profile']['rows']) <= 1.0001
+
+
+def test_speed_markdown_has_a_row_per_network(tiny_speed_report):
+    text = benchmark_speed.markdown(tiny_speed_report)
+    rows = [line for line in text.splitlines() if line.startswith('| ') and 'x SAFMN' not in line]
+    for name in tiny_speed_report['models']:
+        assert sum(peers.CONFIGS[name] in row for row in rows) == 1
+    assert '1 threads' in text and 'matrix multiply' in text and 'Where the time goes' in text
+
+
+def test_speed_main_writes_json_and_markdown(tmp_path, capsys):
+    argv = ['--models', 'bicubic', '--threads', '1', '--size', '32x32', '--repeats', '1', '--warmup', '0',
+            '--train-batch', '1', '--train-patch', '8', '--train-repeats', '1', '--matmul-size', '16',
+            '--no-profile', '--out-dir', str(tmp_path / 'out')]
+    code, out, _ = call_main(benchmark_speed.main, argv, capsys)
+    assert code == 0
+    report = json.loads((tmp_path / 'out' / 'speed.json').read_text())
+    assert list(report['models']) == ['safmn', 'bicubic'] and 'profile' not in report
+    assert (tmp_path / 'out' / 'speed.md').read_text() in out
+    assert not [p for p in (tmp_path / 'out').iterdir() if p.name.startswith('.')]  # no temporary left
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--models', 'edsr'], "--models: unknown network 'edsr'"),
+    (['--size', '130x96'], 'not a multiple of --scale 4'),
+    (['--size', 'big'], '--size: size must look like WIDTHxHEIGHT'),
+    (['--repeats', '0'], '--repeats must be at least 1'),
+])
+def test_speed_bad_arguments_are_one_line_errors(argv, message, capsys):
+    code, _, err = call_main(benchmark_speed.main, argv, capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+# ----------------------------------------------------------------------------------------- quality parts
+def _quality_args(tmp_path, *extra):
+    return benchmark_quality.parse_args(['--work-dir', str(tmp_path / 'work'), '--out-dir', str(tmp_path / 'out'),
+                                         *extra])
+
+
+def test_training_options_differ_only_in_network_and_name(tmp_path):
+    args = _quality_args(tmp_path, '--iters', '123', '--lr', '5e-4')
+    aidn = benchmark_quality.train_options('aidn', args, '/data', '/data/meta.txt')
+    safmn = benchmark_quality.train_options('safmn', args, '/data', '/data/meta.txt')
+    assert aidn['network_g']['type'] == 'AIDN' and safmn['network_g']['type'] == 'SAFMN'
+    assert aidn['name'] != safmn['name']
+    strip = lambda opt: {k: v for k, v in opt.items() if k not in ('name', 'network_g')}  # noqa: E731
+    assert strip(aidn) == strip(safmn)
+    assert aidn['train']['total_iter'] == 123 == aidn['train']['scheduler']['periods'][0]
+    # the YAML BasicSR will read keeps floats as floats
+    path = tmp_path / 'o.yml'
+    benchmark_quality.write_yaml(str(path), aidn)
+    from aidn_plugin.cli.option_checks import load_option_file
+    loaded = load_option_file(str(path))
+    assert loaded['train']['optim_g']['lr'] == 5e-4 and loaded['train']['scheduler']['eta_min'] == 1e-6
+
+
+def test_training_images_found_recursively_small_ones_listed(tmp_path):
+    write_photo_crops(tmp_path / 'data' / 'A', 2, 40)
+    small = write_photo_crops(tmp_path / 'data' / 'B' / 'deep', 3, 24, seed=1)
+    for path in small.iterdir():
+        path.rename(path.with_name('b_' + path.name))
+    root, names, skipped = benchmark_quality.find_training_images([str(tmp_path / 'data')], 32)
+    assert Path(root) == (tmp_path / 'data').resolve()
+    assert names == ['A/img000.png', 'A/img001.png']
+    assert skipped == [os.path.join('B', 'deep', f'b_img00{i}.png') for i in range(3)]
+    with pytest.raises(benchmark_quality.BenchmarkError, match='no image is at least 64'):
+        benchmark_quality.find_training_images([str(tmp_path / 'data')], 64)
+    with pytest.raises(benchmark_quality.BenchmarkError, match='not a folder'):
+        benchmark_quality.find_training_images([str(tmp_path / 'missing')], 32)
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--patch', '30'], '--patch 30 is not a multiple of the scale 4'),
+    (['--ema-decay', '1'], '--ema-decay must be in [0, 1)'),
+    (['--num-gpu', 'many'], "--num-gpu must be 'auto' or a number"),
+    (['--models', 'edsr'], "invalid choice: 'edsr'"),
+])
+def test_quality_bad_arguments_are_one_line_errors(argv, message, capsys):
+    code, _, err = call_main(benchmark_quality.main, argv, capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_quality_missing_test_set_is_a_one_line_error(tmp_path, capsys):
+    write_photo_crops(tmp_path / 'train', 2, 40)
+    argv = ['--data', str(tmp_path / 'train'), '--test-root', str(tmp_path), '--sets', 'Set5',
+            '--work-dir', str(tmp_path / 'w'), '--out-dir', str(tmp_path / 'o')]
+    code, _, err = call_main(benchmark_quality.main, argv, capsys)
+    assert code == 2 and 'Set5/HR not found' in err and len(err.strip().splitlines()) == 1
+
+
+def _tiny_test_set(root, count=2, size=(44, 48)):
+    """HR crops and their MATLAB-bicubic x4 LR, named as the benchmark sets are (<stem>x4.png)."""
+    from aidn_plugin.prepare.bicubic import bicubic_downscale
+    hr_dir = write_photo_crops(root / 'HR', count, max(size), seed=3)
+    lr_dir = root / 'LR_bicubic' / 'X4'
+    lr_dir.mkdir(parents=True)
+    for path in sorted(hr_dir.iterdir()):
+        hr = cv2.imread(str(path))[:size[0], :size[1]]
+        cv2.imwrite(str(path), hr)
+        cv2.imwrite(str(lr_dir / f'{path.stem}x4.png'), bicubic_downscale(hr, 4))
+
+
+@pytest.mark.slow
+def test_quality_benchmark_end_to_end_and_figure(tmp_path, tiny_speed_report, capsys):
+    """Two real `basicsr train` runs (2 iterations each) and two `basicsr test` runs, then the figure."""
+    write_photo_crops(tmp_path / 'train', 4, 40)
+    _tiny_test_set(tmp_path / 'sets' / 'Tiny')
+    argv = ['--data', str(tmp_path / 'train'), '--test-root', str(tmp_path / 'sets'), '--sets', 'Tiny',
+            '--iters', '2', '--batch', '2', '--patch', '32', '--workers', '0', '--enlarge', '2',
+            '--threads', '1', '--num-gpu', '0', '--print-freq', '1', '--checkpoint-every', '1', '--quiet',
+            '--work-dir', str(tmp_path / 'work'), '--out-dir', str(tmp_path / 'out')]
+    code, out, err = call_main(benchmark_quality.main, argv, capsys)
+    assert code == 0, err
+    report = json.loads((tmp_path / 'out' / 'quality.json').read_text())
+    assert list(report['models']) == ['aidn', 'safmn'] and report['data']['images'] == 4
+    for entry in report['models'].values():
+        tiny = entry['sets']['Tiny']
+        assert tiny['images'] == 2 and math.isfinite(tiny['psnr']) and 0 < tiny['ssim'] <= 1
+        log = (tmp_path / 'work' / 'experiments' / entry['experiment'])
+        assert (log / 'models' / 'net_g_latest.pth').is_file()
+    assert report['models']['aidn']['params'] == 308006
+    diff = report['difference']['Tiny']['psnr']
+    assert diff == pytest.approx(report['models']['aidn']['sets']['Tiny']['psnr']
+                                 - report['models']['safmn']['sets']['Tiny']['psnr'], abs=1e-3)
+    assert report['bicubic']['Tiny']['images'] == 2
+    text = (tmp_path / 'out' / 'quality.md').read_text()
+    assert 'AIDN - SAFMN' in text and 'bicubic' in text and text in out
+    # the option files BasicSR ran differ only in name and network
+    opts = [yaml.safe_load((tmp_path / 'work' / f'train_{m}.yml').read_text()) for m in ('aidn', 'safmn')]
+    assert [{k: v for k, v in o.items() if k not in ('name', 'network_g')} for o in opts][0] == \
+        {k: v for k, v in opts[1].items() if k not in ('name', 'network_g')}
+
+    speed_path = tmp_path / 'out' / 'speed.json'
+    speed_path.write_text(json.dumps(tiny_speed_report))
+    png = tmp_path / 'out' / 'fig.png'
+    code, out, _ = call_main(plot_benchmarks.main, ['--speed', str(speed_path), '--quality',
+                                                    str(tmp_path / 'out' / 'quality.json'), '-o', str(png)], capsys)
+    assert code == 0 and png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    image = cv2.imread(str(png))
+    assert image.shape[1] > 2 * image.shape[0]  # three panels side by side
+
+
+def test_plot_speed_only_and_bad_json(tmp_path, tiny_speed_report, capsys):
+    speed_path = tmp_path / 'speed.json'
+    speed_path.write_text(json.dumps(tiny_speed_report))
+    png = tmp_path / 'speed.png'
+    code, out, _ = call_main(plot_benchmarks.main, ['--speed', str(speed_path), '--quality',
+                                                    str(tmp_path / 'none.json'), '-o', str(png)], capsys)
+    assert code == 0 and 'speed only' in out
+    image = cv2.imread(str(png))
+    assert image is not None and image.shape[1] < 2 * image.shape[0]  # one panel
+    assert np.unique(image.reshape(-1, 3), axis=0).shape[0] > 10  # something was drawn
+    (tmp_path / 'bad.json').write_text('{"models": {}}')
+    code, _, err = call_main(plot_benchmarks.main, ['--speed', str(tmp_path / 'bad.json'), '-o', str(png)], capsys)
+    assert code == 2 and "no 'meta' entry" in err and len(err.strip().splitlines()) == 1
