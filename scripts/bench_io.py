@@ -42,11 +42,19 @@ def write_text_atomic(path, text):
     try:
         with os.fdopen(handle, 'w') as tmp:
             tmp.write(text)
+        set_default_mode(tmp_path)
         os.replace(tmp_path, path)
     except BaseException:
         if os.path.exists(tmp_path):
             os.remove(tmp_path)
         raise
+
+
+def set_default_mode(path):
+    """Give a mkstemp file (0600) the mode a plainly created file would have (0666 minus the umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def write_json_atomic(path, data):

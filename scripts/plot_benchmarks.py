@@ -113,12 +113,15 @@ def make_figure(speed, quality=None):
 
 
 def save_png(fig, path, dpi=120):
+    sys.path.insert(0, SCRIPTS)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     handle, tmp = tempfile.mkstemp(prefix=f'.{os.path.basename(path)}.', suffix='.png', dir=folder)
     os.close(handle)
     try:
         fig.savefig(tmp, dpi=dpi, format='png')
+        from bench_io import set_default_mode
+        set_default_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
