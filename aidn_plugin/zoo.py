@@ -69,7 +69,27 @@ class ZooEntry:
 
 
 # Published weights, one ZooEntry per row (scripts/publish_weights.py prints rows to paste here).
-_PUBLISHED = ()
+_PUBLISHED = (
+    ZooEntry(
+        name='aidn_x4',
+        scale=4,
+        arch={'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 32, 'num_block': 8, 'upscale': 4, 'num_out': 3,
+              'attention': 'cca', 'act_type': 'lrelu', 'edge_operator': 'sobel', 'img_range': 1.0,
+              'rgb_mean': [0.4488, 0.4371, 0.404]},
+        filename='aidn_x4-12550307.pth',
+        url='https://github.com/aidn-plugin/aidn-plugin/releases/download/v0.1.0/aidn_x4-12550307.pth',
+        sha256='12550307e88551ef88f9b15d4834219561b0e990271c4348c235bcfca925301b',
+        train_data='T91 + BSD200 (the classic 291 images; 284 of them at least 128 px), whole images, LR made on '
+                   'the fly with MATLAB-style bicubic',
+        recipe='short CPU schedule: 3,000 iterations, batch 16, HR patch 128, flips/rotations, L1, Adam 1e-3 '
+               '(betas 0.9/0.99), cosine to 1e-6, no EMA, seed 0; scripts/benchmark_quality.py defaults, '
+               '2-core CPU, 23 min, 2026-11-28',
+        psnr={'Set5': 31.15, 'Set14': 27.97, 'B100': 27.19},
+        license='Apache-2.0',
+        notes='Short-schedule weights, not the paper\'s results (the published recipe is 500k iterations on '
+              'DF2K). Shipped inside the package; the release URL is where the same file is to be uploaded.',
+    ),
+)
 
 ZOO = {entry.name: entry for entry in _PUBLISHED}
 
