@@ -3,7 +3,6 @@ import datetime
 import json
 import os
 import platform
-import tempfile
 
 import torch
 
@@ -35,19 +34,10 @@ def machine_info(threads):
 
 
 def write_text_atomic(path, text):
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, tmp_path = tempfile.mkstemp(prefix=f'.{os.path.basename(path)}.', suffix='.tmp', dir=folder)
-    try:
-        with os.fdopen(handle, 'w') as tmp:
-            tmp.write(text)
-        set_default_mode(tmp_path)
-        os.replace(tmp_path, path)
-    except BaseException:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-        raise
+    """Write ``text`` to ``path`` atomically (the package's one atomic writer: temp file + ``os.replace``)."""
+    from aidn_plugin.imageio import write_bytes
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    write_bytes(path, text.encode('utf-8'))
 
 
 def set_default_mode(path):

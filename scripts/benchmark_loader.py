@@ -18,10 +18,11 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
 import tempfile
 import time
+
+from bench_io import cpu_name  # scripts/ is on sys.path when this runs as a script
 
 BATCH = 16
 GT_SIZE = 192
@@ -103,17 +104,6 @@ def training_rate(steps, warmup):
     return BATCH / step_time, step_time, sum(p.numel() for p in net.parameters())
 
 
-def _cpu_name():
-    try:
-        with open('/proc/cpuinfo') as handle:
-            for line in handle:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--source', default=os.path.join('..', 'shared', 'datasets', 'train', 'BSD200'),
@@ -151,7 +141,7 @@ def main():
                       f'({rate / train_rate:.1f}x training)')
 
     result = dict(
-        date=datetime.date.today().isoformat(), machine=_cpu_name(),
+        date=datetime.date.today().isoformat(), machine=cpu_name(),
         cpu_count=os.cpu_count(), threads=args.threads, load_average_1min=[load_before, os.getloadavg()[0]],
         torch=torch.__version__, source=os.path.abspath(args.source),
         images=count, image_sizes=[list(s) for s in sizes], batch=BATCH, gt_size=GT_SIZE, scale=SCALE,
