@@ -71,6 +71,25 @@ class ZooEntry:
 # Published weights, one ZooEntry per row (scripts/publish_weights.py prints rows to paste here).
 _PUBLISHED = (
     ZooEntry(
+        name='aidn_x2',
+        scale=2,
+        arch={'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 32, 'num_block': 8, 'upscale': 2, 'num_out': 3,
+              'attention': 'cca', 'act_type': 'lrelu', 'edge_operator': 'sobel', 'img_range': 1.0,
+              'rgb_mean': [0.4488, 0.4371, 0.404]},
+        filename='aidn_x2-73011d64.pth',
+        url='https://github.com/aidn-plugin/aidn-plugin/releases/download/v0.1.0/aidn_x2-73011d64.pth',
+        sha256='73011d64ca8858e0a51ba3af2428e7e48b9a04303d887af4d7558a100fd3e163',
+        train_data='T91 + BSD200 (the classic 291 images) as 5,375 sub-images of 144x144 in LMDB, MATLAB-style '
+                   'bicubic LR (aidn prepare)',
+        recipe='short CPU schedule: options/train_AIDN_x2_T291.yml, 3,000 iterations, batch 16, HR patch 64, '
+               'flips/rotations, L1, Adam 1e-3 (betas 0.9/0.99), cosine to 1e-6, no EMA, seed 0; 2-core CPU '
+               '(mostly one thread), 2026-11-28',
+        psnr={'Set5': 37.30, 'Set14': 32.92, 'B100': 31.72},
+        license='Apache-2.0',
+        notes='Short-schedule weights, not the paper\'s results (the published recipe is 500k iterations on '
+              'DF2K). Shipped inside the package; the release URL is where the same file is to be uploaded.',
+    ),
+    ZooEntry(
         name='aidn_x4',
         scale=4,
         arch={'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 32, 'num_block': 8, 'upscale': 4, 'num_out': 3,
