@@ -68,16 +68,23 @@ class ZooEntry:
             raise ValueError(f'zoo entry {self.name!r}: arch upscale {self.arch["upscale"]} != scale {self.scale}')
 
 
+# The architecture arguments of the default AIDN (all but upscale), as publish_weights.py records them.
+_AIDN_DEFAULT_ARCH = {'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 32, 'num_block': 8, 'num_out': 3,
+                      'attention': 'cca', 'act_type': 'lrelu', 'edge_operator': 'sobel', 'img_range': 1.0,
+                      'rgb_mean': [0.4488, 0.4371, 0.404]}
+_RELEASE = 'https://github.com/aidn-plugin/aidn-plugin/releases/download/v0.1.0/'
+_SHORT_SCHEDULE_NOTE = ('Short-schedule weights, not the paper\'s results (the published recipe is 500k iterations '
+                        'on DF2K). Shipped inside the package; the release URL is where the same file is to be '
+                        'uploaded.')
+
 # Published weights, one ZooEntry per row (scripts/publish_weights.py prints rows to paste here).
 _PUBLISHED = (
     ZooEntry(
         name='aidn_x2',
         scale=2,
-        arch={'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 32, 'num_block': 8, 'upscale': 2, 'num_out': 3,
-              'attention': 'cca', 'act_type': 'lrelu', 'edge_operator': 'sobel', 'img_range': 1.0,
-              'rgb_mean': [0.4488, 0.4371, 0.404]},
+        arch=dict(_AIDN_DEFAULT_ARCH, upscale=2),
         filename='aidn_x2-73011d64.pth',
-        url='https://github.com/aidn-plugin/aidn-plugin/releases/download/v0.1.0/aidn_x2-73011d64.pth',
+        url=_RELEASE + 'aidn_x2-73011d64.pth',
         sha256='73011d64ca8858e0a51ba3af2428e7e48b9a04303d887af4d7558a100fd3e163',
         train_data='T91 + BSD200 (the classic 291 images) as 5,375 sub-images of 144x144 in LMDB, MATLAB-style '
                    'bicubic LR (aidn prepare)',
@@ -86,17 +93,14 @@ _PUBLISHED = (
                '(mostly one thread), 2026-11-28',
         psnr={'Set5': 37.30, 'Set14': 32.92, 'B100': 31.72},
         license='Apache-2.0',
-        notes='Short-schedule weights, not the paper\'s results (the published recipe is 500k iterations on '
-              'DF2K). Shipped inside the package; the release URL is where the same file is to be uploaded.',
+        notes=_SHORT_SCHEDULE_NOTE,
     ),
     ZooEntry(
         name='aidn_x4',
         scale=4,
-        arch={'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 32, 'num_block': 8, 'upscale': 4, 'num_out': 3,
-              'attention': 'cca', 'act_type': 'lrelu', 'edge_operator': 'sobel', 'img_range': 1.0,
-              'rgb_mean': [0.4488, 0.4371, 0.404]},
+        arch=dict(_AIDN_DEFAULT_ARCH, upscale=4),
         filename='aidn_x4-12550307.pth',
-        url='https://github.com/aidn-plugin/aidn-plugin/releases/download/v0.1.0/aidn_x4-12550307.pth',
+        url=_RELEASE + 'aidn_x4-12550307.pth',
         sha256='12550307e88551ef88f9b15d4834219561b0e990271c4348c235bcfca925301b',
         train_data='T91 + BSD200 (the classic 291 images; 284 of them at least 128 px), whole images, LR made on '
                    'the fly with MATLAB-style bicubic',
@@ -105,8 +109,7 @@ _PUBLISHED = (
                '2-core CPU, 23 min, 2026-11-28',
         psnr={'Set5': 31.15, 'Set14': 27.97, 'B100': 27.19},
         license='Apache-2.0',
-        notes='Short-schedule weights, not the paper\'s results (the published recipe is 500k iterations on '
-              'DF2K). Shipped inside the package; the release URL is where the same file is to be uploaded.',
+        notes=_SHORT_SCHEDULE_NOTE,
     ),
 )
 
