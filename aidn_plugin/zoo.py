@@ -96,6 +96,22 @@ _PUBLISHED = (
         notes=_SHORT_SCHEDULE_NOTE,
     ),
     ZooEntry(
+        name='aidn_x3',
+        scale=3,
+        arch=dict(_AIDN_DEFAULT_ARCH, upscale=3),
+        filename='aidn_x3-45cbbfe0.pth',
+        url=_RELEASE + 'aidn_x3-45cbbfe0.pth',
+        sha256='45cbbfe031e6034c55b57790820fc662552a641a828bb408b074f7f8302f515b',
+        train_data='T91 + BSD200 (the classic 291 images) as 5,375 sub-images of 144x144 in LMDB, MATLAB-style '
+                   'bicubic LR (aidn prepare)',
+        recipe='short CPU schedule: options/train_AIDN_x3_T291.yml, 3,000 iterations, batch 16, HR patch 96, '
+               'flips/rotations, L1, Adam 1e-3 (betas 0.9/0.99), cosine to 1e-6, no EMA, seed 0; 2-core CPU, '
+               '14 min, 2026-11-28',
+        psnr={'Set5': 33.29, 'Set14': 29.64, 'B100': 28.67},
+        license='Apache-2.0',
+        notes=_SHORT_SCHEDULE_NOTE,
+    ),
+    ZooEntry(
         name='aidn_x4',
         scale=4,
         arch=dict(_AIDN_DEFAULT_ARCH, upscale=4),
