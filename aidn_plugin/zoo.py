@@ -77,6 +77,9 @@ _SHORT_SCHEDULE_NOTE = ('Short-schedule weights, not the paper\'s results (the p
                         'on DF2K). Shipped inside the package; the release URL is where the same file is to be '
                         'uploaded.')
 
+_T291_SUBIMAGES = ('T91 + BSD200 (the classic 291 images) as 5,375 sub-images of 144x144 in LMDB, MATLAB-style '
+                   'bicubic LR (aidn prepare)')
+
 # Published weights, one ZooEntry per row (scripts/publish_weights.py prints rows to paste here).
 _PUBLISHED = (
     ZooEntry(
@@ -86,8 +89,7 @@ _PUBLISHED = (
         filename='aidn_x2-73011d64.pth',
         url=_RELEASE + 'aidn_x2-73011d64.pth',
         sha256='73011d64ca8858e0a51ba3af2428e7e48b9a04303d887af4d7558a100fd3e163',
-        train_data='T91 + BSD200 (the classic 291 images) as 5,375 sub-images of 144x144 in LMDB, MATLAB-style '
-                   'bicubic LR (aidn prepare)',
+        train_data=_T291_SUBIMAGES,
         recipe='short CPU schedule: options/train_AIDN_x2_T291.yml, 3,000 iterations, batch 16, HR patch 64, '
                'flips/rotations, L1, Adam 1e-3 (betas 0.9/0.99), cosine to 1e-6, no EMA, seed 0; 2-core CPU '
                '(mostly one thread), 2026-11-28',
@@ -102,8 +104,7 @@ _PUBLISHED = (
         filename='aidn_x3-45cbbfe0.pth',
         url=_RELEASE + 'aidn_x3-45cbbfe0.pth',
         sha256='45cbbfe031e6034c55b57790820fc662552a641a828bb408b074f7f8302f515b',
-        train_data='T91 + BSD200 (the classic 291 images) as 5,375 sub-images of 144x144 in LMDB, MATLAB-style '
-                   'bicubic LR (aidn prepare)',
+        train_data=_T291_SUBIMAGES,
         recipe='short CPU schedule: options/train_AIDN_x3_T291.yml, 3,000 iterations, batch 16, HR patch 96, '
                'flips/rotations, L1, Adam 1e-3 (betas 0.9/0.99), cosine to 1e-6, no EMA, seed 0; 2-core CPU, '
                '14 min, 2026-11-28',
