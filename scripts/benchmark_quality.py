@@ -1,41 +1,58 @@
-"""Equal-budget quality: AIDN and SAFMN trained through ``basicsr train`` with the same data, seed,
-iterations, batch, patch, optimizer and schedule, then Y-PSNR/SSIM at x4 through ``basicsr test``.
+"""Equal-budget quality: AIDN, SAFMN and AIDN's ablation variants trained through ``basicsr train`` with
+the same data, seeds, iterations, batch, patch, optimizer and schedule, then Y-PSNR/SSIM at x4 through
+``basicsr test``, as mean +- standard deviation over seeds.
 
-    python scripts/benchmark_quality.py                                  # CPU defaults, about an hour
+    python scripts/benchmark_quality.py                                  # AIDN and SAFMN, seeds 0 1 2 (hours)
+    python scripts/benchmark_quality.py --iters 12000 --seeds 0 --report-name quality_12k     # 4x schedule
+    python scripts/benchmark_quality.py --models aidn aidn_noedge aidn_plain aidn_onetap aidn_noatt \
+        --iters 1500 --report-name ablation                             # the ablation
+    python scripts/benchmark_quality.py --no-train                       # only rebuild the table
     python scripts/benchmark_quality.py --iters 50000 --batch 64 --patch 192 --workers 8 --threads 8   # a GPU
-    python scripts/benchmark_quality.py --iters 20 --out-dir /tmp/q      # a quick end-to-end check
 
-What it does:
+A campaign of *cells*: one cell is one (network, seed, recipe) training and its test. A finished cell writes
+``<cells-dir>/<experiment>.json`` (commit it: it is the evidence) and is skipped when the script runs again;
+an interrupted cell resumes from its last checkpoint (``--auto_resume``, every ``--checkpoint-every``
+iterations) in ``--work-dir``. So the campaign can be stopped at any time and continued over several days
+with the same command. After the cells it writes the table of every finished cell of the recipe.
+
+What one cell does:
 
 1. Training data: every image under the ``--data`` folders (searched recursively; default
-   ``../shared/datasets/train``, i.e. T91 + BSD200, the classic 291 images), listed in a BasicSR
-   ``meta_info`` file in the work folder; images smaller than ``--patch`` are left out (and listed in the
-   JSON). No copies: ``EdgePairedImageDataset`` reads the HR images where they are and makes the LR on the
-   fly with MATLAB-style bicubic (``dataroot_lq`` omitted).
-2. One training option file per network, identical except ``network_g`` and ``name``: L1 loss, Adam
-   (``--lr``, betas 0.9/0.99), cosine decay to ``--eta-min`` over ``--iters``, no warm-up, ``--batch``
-   random ``--patch`` crops with flips and rotations, seed ``--seed``, EMA ``--ema-decay`` (0 = none: an
+   ``datasets/train`` inside the repository, BasicSR's convention, e.g. T91 + BSD200, the classic 291
+   images), listed in a BasicSR ``meta_info`` file in the work folder; images smaller than ``--patch`` are
+   left out (and counted). No copies: ``EdgePairedImageDataset`` reads the HR images where they are and makes
+   the LR on the fly with MATLAB-style bicubic (``dataroot_lq`` omitted).
+2. One training option file per cell, identical for every network except ``network_g``, ``name`` and the
+   seed: L1 loss, Adam (``--lr``, betas 0.9/0.99), cosine decay to ``--eta-min`` over ``--iters``, no
+   warm-up, ``--batch`` random ``--patch`` crops with flips and rotations, EMA ``--ema-decay`` (0 = none: an
    EMA of 0.999 needs far more iterations than a CPU budget to leave its random start). SAFMN's own
    learning rate (1e-3) is the default, so the peer gets its published setting.
-3. ``basicsr train`` for each network (``scripts/quality_entry.py``: the ``basicsr`` command plus SAFMN in
-   BasicSR's registry), run in the work folder with ``--auto_resume``: an interrupted benchmark continues
-   from its last checkpoint (every ``--checkpoint-every`` iterations) when rerun with the same settings.
-4. ``basicsr test`` of each final ``net_g_latest.pth`` on ``--sets`` under ``--test-root``
+3. ``basicsr train`` (``scripts/quality_entry.py``: the ``basicsr`` command plus SAFMN in BasicSR's
+   registry), run in the work folder with ``--auto_resume``.
+4. ``basicsr test`` of the final ``net_g_latest.pth`` on ``--sets`` under ``--test-root``
    (``<set>/HR`` and ``<set>/LR_bicubic/X4/<name>x4.png``): Y-channel PSNR/SSIM, border crop 4.
-5. Bicubic on the same sets (``scripts/bicubic_baseline.py``) as the floor.
 
-Results: ``<out-dir>/quality.json`` and ``<out-dir>/quality.md`` (the table: both networks, their
-difference, bicubic), written atomically. The training logs and checkpoints stay in ``--work-dir``.
+Networks (``--models``): ``aidn`` (the default AIDN), ``safmn`` (spandrel's SAFMN, dim 36, 8 blocks) and the
+ablation variants of AIDN, each one constructor option away from the default: ``aidn_noedge``
+(``edge_input: false``, no edge branch at all), ``aidn_plain`` (``asymmetric: false``, plain 3x3
+convolutions in place of the asymmetric units), ``aidn_onetap`` (``num_out: 1``, no multi-residual fusion),
+``aidn_noatt`` (``attention: none``).
 
-Options: ``--data DIR [DIR ...]``, ``--test-root DIR``, ``--sets NAME [NAME ...]`` (Set5 Set14 B100),
-``--models`` (aidn safmn), ``--iters`` (3000), ``--batch`` (16), ``--patch`` (HR crop, 128; a multiple of 4),
-``--lr`` (1e-3), ``--eta-min`` (1e-6), ``--seed`` (0), ``--ema-decay`` (0), ``--workers`` (data loader
-processes per GPU, 1), ``--enlarge`` (dataset_enlarge_ratio, 100: fewer epoch restarts), ``--checkpoint-every``
-(500), ``--print-freq`` (100), ``--threads`` (OMP/MKL threads of the runs, 2), ``--num-gpu`` (``auto``: all
-GPUs present, none on a CPU machine), ``--work-dir`` (results/benchmark_quality), ``--out-dir``
-(benchmarks), ``--no-bicubic``, ``--quiet`` (BasicSR's output to ``<work-dir>/<name>_<phase>.out``
-instead of the terminal).
+Results: ``<out-dir>/<report-name>.json`` and ``.md``: per network the mean and sample standard deviation
+over the finished seeds, every seed, the difference of each network's mean to AIDN's, bicubic as the
+floor, and the target (AIDN's mean Y-PSNR at least SAFMN's on Set14 and B100). Cells not yet run are listed.
+
+Options: ``--data DIR [DIR ...]``, ``--test-root DIR`` (default ``datasets`` inside the repository),
+``--sets NAME [NAME ...]`` (Set5 Set14 B100), ``--models`` (aidn safmn), ``--seeds`` (0 1 2), ``--iters``
+(3000), ``--batch`` (16), ``--patch`` (HR crop, 128; a multiple of 4), ``--lr`` (1e-3), ``--eta-min`` (1e-6),
+``--ema-decay`` (0), ``--workers`` (data loader processes per GPU, 1), ``--enlarge`` (dataset_enlarge_ratio,
+100: fewer epoch restarts), ``--checkpoint-every`` (500), ``--print-freq`` (100), ``--threads`` (OMP/MKL
+threads of the runs, 2), ``--num-gpu`` (``auto``: all GPUs present, none on a CPU machine), ``--work-dir``
+(results/benchmark_quality), ``--cells-dir`` (benchmarks/quality_cells), ``--out-dir`` (benchmarks),
+``--report-name`` (quality), ``--no-train`` (only the table), ``--no-bicubic``, ``--quiet`` (BasicSR's output
+to ``<work-dir>/<cell>_<phase>.out`` instead of the terminal).
 """
+import argparse
 import os
 import subprocess
 import sys
@@ -55,10 +72,25 @@ NETWORKS = {
              'num_out': 3, 'attention': 'cca', 'edge_operator': 'sobel'},
     'safmn': {'type': 'SAFMN', 'dim': 36, 'n_blocks': 8, 'ffn_scale': 2.0, 'upscaling_factor': SCALE},
 }
-LABELS = {'aidn': 'AIDN (C32 B8 K3)', 'safmn': 'SAFMN (dim 36, 8 blocks)'}
-DEFAULT_DATA = os.path.join(REPO, '..', 'shared', 'datasets', 'train')
-DEFAULT_TEST_ROOT = os.path.join(REPO, '..', 'shared', 'datasets')
-TARGET_SETS = ('Set14', 'B100')  # the issue's target: AIDN's Y-PSNR at least SAFMN's on these
+# Ablation variants of AIDN: each changes one option of the default network (see the README's ablation).
+ABLATIONS = {
+    'aidn_noedge': {'edge_input': False},
+    'aidn_plain': {'asymmetric': False},
+    'aidn_onetap': {'num_out': 1},
+    'aidn_noatt': {'attention': 'none'},
+}
+for _name, _change in ABLATIONS.items():
+    NETWORKS[_name] = dict(NETWORKS['aidn'], **_change)
+LABELS = {'aidn': 'AIDN (C32 B8 K3)', 'safmn': 'SAFMN (dim 36, 8 blocks)',
+          'aidn_noedge': 'AIDN without the edge input', 'aidn_plain': 'AIDN, plain 3x3 units',
+          'aidn_onetap': 'AIDN, one tap (no multi-residual fusion)', 'aidn_noatt': 'AIDN without block attention'}
+DEFAULT_MODELS = ('aidn', 'safmn')
+DEFAULT_SEEDS = (0, 1, 2)
+DEFAULT_DATA = os.path.join(REPO, 'datasets', 'train')
+DEFAULT_TEST_ROOT = os.path.join(REPO, 'datasets')
+TARGET_SETS = ('Set14', 'B100')
+# The settings that define one budget (cells are compared only within one).
+RECIPE_KEYS = ('iters', 'batch', 'patch', 'lr', 'eta_min', 'ema_decay', 'enlarge')  # the issue's target: AIDN's Y-PSNR at least SAFMN's on these
 
 
 class BenchmarkError(Exception):
@@ -216,47 +248,130 @@ def bicubic_metrics(test_root, sets):
     return out
 
 
-def compare(report, sets):
-    """AIDN - SAFMN per set, and the issue's targets (Set14 and B100 Y-PSNR at least SAFMN's)."""
+def mean_std(values):
+    """(mean, sample standard deviation) of ``values``; the deviation is None for a single value."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, None
+    return mean, (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+
+
+def with_seed(args, seed):
+    """A copy of the parsed arguments for one cell's ``seed``."""
+    return argparse.Namespace(**dict(vars(args), seed=seed))
+
+
+def recipe(args):
+    """The settings that define a training budget: cells agree on all of them or are not compared."""
+    return {key: getattr(args, key) for key in RECIPE_KEYS}
+
+
+def cell_path(cells_dir, model, args):
+    return os.path.join(cells_dir, experiment_name(model, args) + '.json')
+
+
+def read_cells(cells_dir, wanted_recipe, models):
+    """{model: {seed: cell}} of the finished cells in ``cells_dir`` trained with ``wanted_recipe``."""
+    import json
+    found = {}
+    if not os.path.isdir(cells_dir):
+        return found
+    for name in sorted(os.listdir(cells_dir)):
+        if not name.endswith('.json'):
+            continue
+        with open(os.path.join(cells_dir, name)) as handle:
+            cell = json.load(handle)
+        if cell.get('model') in models and cell.get('recipe') == wanted_recipe:
+            found.setdefault(cell['model'], {})[cell['seed']] = cell
+    return found
+
+
+def summarize_cells(cells, sets):
+    """Mean, standard deviation and every seed of one network's cells, per set."""
+    seeds = sorted(cells)
+    summary = {}
+    for name in sets:
+        psnr = [cells[s]['sets'][name]['psnr'] for s in seeds]
+        ssim = [cells[s]['sets'][name]['ssim'] for s in seeds]
+        (psnr_mean, psnr_std), (ssim_mean, ssim_std) = mean_std(psnr), mean_std(ssim)
+        summary[name] = {'psnr': round(psnr_mean, 4), 'psnr_std': psnr_std and round(psnr_std, 4),
+                         'ssim': round(ssim_mean, 4), 'ssim_std': ssim_std and round(ssim_std, 4),
+                         'images': cells[seeds[0]]['sets'][name]['images']}
+    return summary
+
+
+def compare(report, sets, reference='aidn'):
+    """Each network's mean minus ``reference``'s mean per set (with both standard deviations), and the
+    issue's targets: AIDN's mean Y-PSNR at least SAFMN's on Set14 and B100."""
     models = report['models']
-    if not ('aidn' in models and 'safmn' in models):
+    if reference not in models:
         return {}, {}
-    difference = {name: {'psnr': round(models['aidn']['sets'][name]['psnr'] - models['safmn']['sets'][name]['psnr'], 4),
-                         'ssim': round(models['aidn']['sets'][name]['ssim'] - models['safmn']['sets'][name]['ssim'], 4)}
-                  for name in sets}
-    targets = {f'{name} Y-PSNR, AIDN - SAFMN (dB)': {'value': difference[name]['psnr'], 'target': '>= 0',
-                                                      'met': difference[name]['psnr'] >= 0}
-               for name in TARGET_SETS if name in difference}
+    ref = models[reference]['sets']
+    difference = {}
+    for model, entry in models.items():
+        if model == reference:
+            continue
+        difference[model] = {name: {'psnr': round(entry['sets'][name]['psnr'] - ref[name]['psnr'], 4),
+                                    'ssim': round(entry['sets'][name]['ssim'] - ref[name]['ssim'], 4)}
+                             for name in sets}
+    targets = {}
+    if 'safmn' in difference:
+        for name in TARGET_SETS:
+            if name in sets:
+                value = -difference['safmn'][name]['psnr']
+                targets[f'{name} mean Y-PSNR, AIDN - SAFMN (dB)'] = {'value': round(value, 4), 'target': '>= 0',
+                                                                      'met': value >= 0}
     return difference, targets
+
+
+def _pm(value, std, digits):
+    return f'{value:.{digits}f}' + ('' if std is None else f' ± {std:.{digits}f}')
 
 
 def markdown(report):
     meta, s = report['meta'], report['settings']
     sets = s['sets']
+    seeds = sorted({seed for entry in report['models'].values() for seed in entry['seeds']})
     lines = [
-        f'Equal-budget training, measured {meta["date"]} on {meta["cpu"]} ({meta["logical_cores"]} logical cores, '
-        f'shared), torch {meta["torch"]}, {s["threads"]} threads, num_gpu {s["num_gpu"]}. Both networks: '
+        f'Equal-budget training; table written {meta["date"]} on {meta["cpu"]} ({meta["logical_cores"]} logical '
+        f'cores, shared); each cell (network, seed) is one `basicsr train` + `basicsr test` run, its own date, '
+        f'machine and time in its JSON under `{report["cells_dir"]}`. Every network: '
         f'{report["data"]["images"]} training images ({report["data"]["description"]}), {s["iters"]} iterations, '
         f'batch {s["batch"]}, HR patch {s["patch"]} (LR {s["patch"] // SCALE}), flips/rotations, L1, Adam lr '
-        f'{s["lr"]:g} (betas 0.9/0.99), cosine to {s["eta_min"]:g}, EMA {s["ema_decay"]:g}, seed {s["seed"]}. '
-        f'Y-channel PSNR (dB) / SSIM at x{SCALE}, border {SCALE}.', '',
-        '| network | params | ' + ' | '.join(sets) + ' | training time |',
-        '|---|---:|' + '---:|' * len(sets) + '---:|',
+        f'{s["lr"]:g} (betas 0.9/0.99), cosine to {s["eta_min"]:g}, EMA {s["ema_decay"]:g}; seeds '
+        f'{", ".join(map(str, seeds))}. Y-channel PSNR (dB) / SSIM at x{SCALE}, border {SCALE}: mean ± sample '
+        f'standard deviation over the seeds.', '',
+        '| network | params | seeds | ' + ' | '.join(f'{k} PSNR | {k} SSIM' for k in sets) + ' |',
+        '|---|---:|---:|' + '---:|---:|' * len(sets),
     ]
-    for name, entry in report['models'].items():
-        cells = [f'{entry["sets"][k]["psnr"]:.2f} / {entry["sets"][k]["ssim"]:.4f}' for k in sets]
-        lines.append(f'| {entry["label"]} | {entry["params"] / 1e3:.0f}K | ' + ' | '.join(cells) +
-                     f' | {entry["train_seconds"] / 60:.1f} min |')
-    if report.get('difference'):
-        cells = [f'{report["difference"][k]["psnr"]:+.2f} / {report["difference"][k]["ssim"]:+.4f}' for k in sets]
-        lines.append('| **AIDN - SAFMN** | | ' + ' | '.join(cells) + ' | |')
+    for entry in report['models'].values():
+        cells = [f'{_pm(entry["sets"][k]["psnr"], entry["sets"][k]["psnr_std"], 2)} | '
+                 f'{_pm(entry["sets"][k]["ssim"], entry["sets"][k]["ssim_std"], 4)}' for k in sets]
+        lines.append(f'| {entry["label"]} | {entry["params"] / 1e3:.0f}K | {len(entry["seeds"])} | '
+                     + ' | '.join(cells) + ' |')
     if report.get('bicubic'):
-        cells = [f'{report["bicubic"][k]["psnr"]:.2f} / {report["bicubic"][k]["ssim"]:.4f}' for k in sets]
-        lines.append('| bicubic | 0 | ' + ' | '.join(cells) + ' | |')
+        cells = [f'{report["bicubic"][k]["psnr"]:.2f} | {report["bicubic"][k]["ssim"]:.4f}' for k in sets]
+        lines.append('| bicubic | 0 | - | ' + ' | '.join(cells) + ' |')
+    if report.get('difference'):
+        lines += ['', f'Difference of the means to {report["models"]["aidn"]["label"]} (Y-PSNR dB / SSIM):', '',
+                  '| network | ' + ' | '.join(sets) + ' |', '|---|' + '---:|' * len(sets)]
+        for model, diff in report['difference'].items():
+            cells = [f'{diff[k]["psnr"]:+.3f} / {diff[k]["ssim"]:+.4f}' for k in sets]
+            lines.append(f'| {report["models"][model]["label"]} - AIDN | ' + ' | '.join(cells) + ' |')
+    lines += ['', 'Every seed (Y-PSNR dB):', '',
+              '| network | seed | ' + ' | '.join(sets) + ' | training time |', '|---|---:|' + '---:|' * len(sets) + '---:|']
+    for entry in report['models'].values():
+        for seed, cell in sorted(entry['seeds'].items()):
+            cells = [f'{cell["sets"][k]["psnr"]:.3f}' for k in sets]
+            lines.append(f'| {entry["label"]} | {seed} | ' + ' | '.join(cells) +
+                         f' | {cell["train_seconds"] / 60:.1f} min |')
     if report.get('targets'):
         lines += ['', '| target | measured | wanted | met |', '|---|---:|---:|---|']
         for key, t in report['targets'].items():
             lines.append(f'| {key} | {t["value"]:+.3f} | {t["target"]} | {"yes" if t["met"] else "**no**"} |')
+    missing = report.get('missing_cells')
+    if missing:
+        lines += ['', 'Not yet run: ' + ', '.join(missing) + '.']
     return '\n'.join(lines) + '\n'
 
 
@@ -267,13 +382,13 @@ def parse_args(argv):
     parser.add_argument('--data', nargs='+', default=[DEFAULT_DATA], help='folders of HR training images')
     parser.add_argument('--test-root', default=DEFAULT_TEST_ROOT, help='folder holding <set>/HR, <set>/LR_bicubic/X4')
     parser.add_argument('--sets', nargs='+', default=['Set5', 'Set14', 'B100'])
-    parser.add_argument('--models', nargs='+', default=list(NETWORKS), choices=list(NETWORKS))
+    parser.add_argument('--models', nargs='+', default=list(DEFAULT_MODELS), choices=list(NETWORKS))
     parser.add_argument('--iters', type=int, default=3000)
     parser.add_argument('--batch', type=int, default=16)
     parser.add_argument('--patch', type=int, default=128, help='HR crop size (a multiple of 4)')
     parser.add_argument('--lr', type=float, default=1e-3)
     parser.add_argument('--eta-min', type=float, default=1e-6)
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--seeds', type=int, nargs='+', default=list(DEFAULT_SEEDS))
     parser.add_argument('--ema-decay', type=float, default=0.)
     parser.add_argument('--workers', type=int, default=1)
     parser.add_argument('--enlarge', type=int, default=100)
@@ -283,6 +398,10 @@ def parse_args(argv):
     parser.add_argument('--num-gpu', default='auto', help="'auto' or a number (0 = CPU)")
     parser.add_argument('--work-dir', default=os.path.join(REPO, 'results', 'benchmark_quality'))
     parser.add_argument('--out-dir', default=os.path.join(REPO, 'benchmarks'))
+    parser.add_argument('--cells-dir', default=os.path.join(REPO, 'benchmarks', 'quality_cells'),
+                        help='one JSON per finished (network, seed, recipe) cell; finished cells are skipped')
+    parser.add_argument('--report-name', default='quality', help='<out-dir>/<name>.json and .md')
+    parser.add_argument('--no-train', action='store_true', help='only rebuild the table from finished cells')
     parser.add_argument('--no-bicubic', action='store_true')
     parser.add_argument('--quiet', action='store_true', help="BasicSR's output to files in --work-dir")
     args = parser.parse_args(argv)
@@ -304,12 +423,47 @@ def parse_args(argv):
             parser.error(f"--num-gpu must be 'auto' or a number, got {args.num_gpu!r}")
     args.models = list(dict.fromkeys(args.models))
     args.sets = list(dict.fromkeys(args.sets))
+    args.seeds = list(dict.fromkeys(args.seeds))
     return args
 
 
-def run(args, log=print):
-    """The whole benchmark; returns the report dict (also written to --out-dir)."""
+def run_cell(model, args, data_root, meta_info, work_dir, log):
+    """Train and test one (network, seed) cell; returns its record (not yet written)."""
     import peers
+    options = train_options(model, args, data_root, meta_info)
+    tag = f'{model}_s{args.seed}'
+    option_file = os.path.join(work_dir, f'train_{tag}.yml')
+    write_yaml(option_file, options)
+    started = machine_info(args.threads)
+    log(f'[{tag}] basicsr train -opt {option_file}')
+    seconds = run_basicsr('train', option_file, work_dir, args.threads,
+                          f'{tag}_train.out' if args.quiet else None, ('--auto_resume', ))
+    checkpoint = os.path.join(work_dir, 'experiments', options['name'], 'models', 'net_g_latest.pth')
+    if not os.path.isfile(checkpoint):
+        raise BenchmarkError(f'basicsr train finished without writing {checkpoint}')
+    test = test_options(model, args, checkpoint, args.test_root, args.sets)
+    test_file = os.path.join(work_dir, f'test_{tag}.yml')
+    write_yaml(test_file, test)
+    log(f'[{tag}] basicsr test -opt {test_file}')
+    run_basicsr('test', test_file, work_dir, args.threads, f'{tag}_test.out' if args.quiet else None)
+    # parameters of the inference form (AIDN trains unfused and is evaluated so; fusing is exact)
+    network = dict(NETWORKS[model])
+    network.pop('type')
+    if NETWORKS[model]['type'] == 'AIDN':
+        from aidn_plugin.archs.aidn_arch import AIDN
+        params = sum(p.numel() for p in AIDN(**network).fuse().parameters())
+    else:
+        params = peers.inference_params(model, peers.build(model, SCALE))
+    load = os.getloadavg() if hasattr(os, 'getloadavg') else None
+    return {'model': model, 'seed': args.seed, 'recipe': recipe(args), 'label': LABELS[model],
+            'network_g': NETWORKS[model], 'params': params, 'experiment': options['name'],
+            'train_seconds': round(seconds, 1), 'meta': dict(started, load_average_end=load and [round(v, 2) for v in load]),
+            'sets': read_metrics(os.path.join(work_dir, 'results', test['name']), args.sets)}
+
+
+def run(args, log=print):
+    """Every missing (network, seed) cell, then the table of all finished cells of this recipe; returns
+    the report dict (also written to --out-dir as <--report-name>.json/.md)."""
     check_test_sets(args.test_root, args.sets)
     data_root, names, skipped = find_training_images(args.data, args.patch)
     work_dir = os.path.abspath(args.work_dir)
@@ -318,42 +472,51 @@ def run(args, log=print):
     write_text_atomic(meta_info, ''.join(f'{n}\n' for n in names))
     log(f'training data: {len(names)} images under {data_root} ({len(skipped)} smaller than the '
         f'{args.patch}-pixel patch left out)')
-
-    report = {'meta': machine_info(args.threads), 'settings': {
-        key: getattr(args, key) for key in ('iters', 'batch', 'patch', 'lr', 'eta_min', 'seed', 'ema_decay',
-                                            'workers', 'enlarge', 'threads', 'num_gpu', 'sets')},
-        'data': {'root': os.path.abspath(data_root), 'images': len(names), 'skipped': skipped,
-                 'description': ', '.join(sorted({n.split(os.sep)[0] for n in names if os.sep in n})) or 'images'},
-        'models': {}}
+    cells_dir = os.path.abspath(args.cells_dir)
     for model in args.models:
-        options = train_options(model, args, data_root, meta_info)
-        option_file = os.path.join(work_dir, f'train_{model}.yml')
-        write_yaml(option_file, options)
-        log(f'[{model}] basicsr train -opt {option_file}')
-        seconds = run_basicsr('train', option_file, work_dir, args.threads,
-                              f'{model}_train.out' if args.quiet else None, ('--auto_resume', ))
-        checkpoint = os.path.join(work_dir, 'experiments', options['name'], 'models', 'net_g_latest.pth')
-        if not os.path.isfile(checkpoint):
-            raise BenchmarkError(f'basicsr train finished without writing {checkpoint}')
-        test = test_options(model, args, checkpoint, args.test_root, args.sets)
-        test_file = os.path.join(work_dir, f'test_{model}.yml')
-        write_yaml(test_file, test)
-        log(f'[{model}] basicsr test -opt {test_file}')
-        run_basicsr('test', test_file, work_dir, args.threads, f'{model}_test.out' if args.quiet else None)
-        # parameters of the inference form (AIDN trains unfused and is evaluated so; fusing is exact)
-        deployed = 'aidn_fused' if model == 'aidn' else model
+        for seed in args.seeds:
+            cell_args = with_seed(args, seed)
+            path = cell_path(cells_dir, model, cell_args)
+            if os.path.isfile(path):
+                log(f'[{model}_s{seed}] done already: {path}')
+                continue
+            if args.no_train:
+                continue
+            record = run_cell(model, cell_args, data_root, meta_info, work_dir, log)
+            record['data'] = {'images': len(names), 'skipped': len(skipped)}
+            write_json_atomic(path, record)
+            log(f'[{model}_s{seed}] wrote {path}')
+    return write_report(args, data_root, names, skipped)
+
+
+def write_report(args, data_root, names, skipped):
+    """The table of every finished cell of this recipe in --cells-dir (models in --models order)."""
+    cells_dir = os.path.abspath(args.cells_dir)
+    found = read_cells(cells_dir, recipe(args), args.models)
+    report = {'meta': machine_info(args.threads), 'settings': dict(recipe(args), sets=args.sets),
+              'cells_dir': os.path.relpath(cells_dir, REPO) if cells_dir.startswith(REPO) else cells_dir,
+              'data': {'root': os.path.abspath(data_root), 'images': len(names), 'skipped': skipped,
+                       'description': ', '.join(sorted({n.split(os.sep)[0] for n in names if os.sep in n}))
+                       or 'images'},
+              'models': {}}
+    for model in args.models:
+        cells = found.get(model)
+        if not cells:
+            continue
+        first = cells[min(cells)]
         report['models'][model] = {
-            'label': LABELS[model], 'network_g': NETWORKS[model],
-            'params': peers.inference_params(deployed, peers.build(deployed, SCALE)),
-            'experiment': options['name'], 'train_seconds': round(seconds, 1),
-            'sets': read_metrics(os.path.join(work_dir, 'results', test['name']), args.sets)}
+            'label': LABELS[model], 'network_g': NETWORKS[model], 'params': first['params'],
+            'sets': summarize_cells(cells, args.sets),
+            'seeds': {seed: {'sets': cell['sets'], 'train_seconds': cell['train_seconds'],
+                             'experiment': cell['experiment'], 'date': cell['meta']['date']}
+                      for seed, cell in sorted(cells.items())}}
+    report['missing_cells'] = [f'{m} seed {s}' for m in args.models for s in args.seeds
+                               if s not in found.get(m, {})]
     if not args.no_bicubic:
         report['bicubic'] = bicubic_metrics(args.test_root, args.sets)
     report['difference'], report['targets'] = compare(report, args.sets)
-    load = os.getloadavg() if hasattr(os, 'getloadavg') else None
-    report['meta']['load_average_end'] = [round(v, 2) for v in load] if load else None
-    write_json_atomic(os.path.join(args.out_dir, 'quality.json'), report)
-    write_text_atomic(os.path.join(args.out_dir, 'quality.md'), markdown(report))
+    write_json_atomic(os.path.join(args.out_dir, f'{args.report_name}.json'), report)
+    write_text_atomic(os.path.join(args.out_dir, f'{args.report_name}.md'), markdown(report))
     return report
 
 
@@ -368,7 +531,7 @@ def main(argv=None):
     except OSError as error:
         fail(f'benchmark_quality.py: error: {error}')
     print(markdown(report))
-    print(f'wrote {os.path.join(args.out_dir, "quality.json")} and quality.md')
+    print(f'wrote {os.path.join(args.out_dir, args.report_name + ".json")} and {args.report_name}.md')
     return 0
 
 

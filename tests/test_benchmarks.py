@@ -195,17 +195,24 @@ def test_speed_bad_arguments_are_one_line_errors(argv, message, capsys):
 # ----------------------------------------------------------------------------------------- quality parts
 def _quality_args(tmp_path, *extra):
     return benchmark_quality.parse_args(['--work-dir', str(tmp_path / 'work'), '--out-dir', str(tmp_path / 'out'),
-                                         *extra])
+                                         '--cells-dir', str(tmp_path / 'cells'), *extra])
 
 
 def test_training_options_differ_only_in_network_and_name(tmp_path):
-    args = _quality_args(tmp_path, '--iters', '123', '--lr', '5e-4')
+    args = benchmark_quality.with_seed(_quality_args(tmp_path, '--iters', '123', '--lr', '5e-4'), 7)
     aidn = benchmark_quality.train_options('aidn', args, '/data', '/data/meta.txt')
     safmn = benchmark_quality.train_options('safmn', args, '/data', '/data/meta.txt')
     assert aidn['network_g']['type'] == 'AIDN' and safmn['network_g']['type'] == 'SAFMN'
-    assert aidn['name'] != safmn['name']
+    assert aidn['name'] != safmn['name'] and aidn['manual_seed'] == 7
     strip = lambda opt: {k: v for k, v in opt.items() if k not in ('name', 'network_g')}  # noqa: E731
     assert strip(aidn) == strip(safmn)
+    # every ablation variant is the default AIDN with one option changed, and trains with the same recipe
+    for variant, change in benchmark_quality.ABLATIONS.items():
+        options = benchmark_quality.train_options(variant, args, '/data', '/data/meta.txt')
+        assert strip(options) == strip(aidn) and options['name'] != aidn['name']
+        assert options['network_g'] == dict(aidn['network_g'], **change)
+    other_seed = benchmark_quality.train_options('aidn', benchmark_quality.with_seed(args, 8), '/d', '/d/m.txt')
+    assert other_seed['name'] != aidn['name']
     assert aidn['train']['total_iter'] == 123 == aidn['train']['scheduler']['periods'][0]
     # the YAML BasicSR will read keeps floats as floats
     path = tmp_path / 'o.yml'
@@ -269,27 +276,43 @@ def test_quality_benchmark_end_to_end_and_figure(tmp_path, tiny_speed_report, ca
     argv = ['--data', str(tmp_path / 'train'), '--test-root', str(tmp_path / 'sets'), '--sets', 'Tiny',
             '--iters', '2', '--batch', '2', '--patch', '32', '--workers', '0', '--enlarge', '2',
             '--threads', '1', '--num-gpu', '0', '--print-freq', '1', '--checkpoint-every', '1', '--quiet',
-            '--work-dir', str(tmp_path / 'work'), '--out-dir', str(tmp_path / 'out')]
-    code, out, err = call_main(benchmark_quality.main, argv, capsys)
+            '--work-dir', str(tmp_path / 'work'), '--out-dir', str(tmp_path / 'out'),
+            '--cells-dir', str(tmp_path / 'cells')]
+    code, out, err = call_main(benchmark_quality.main, argv + ['--seeds', '0'], capsys)
     assert code == 0, err
     report = json.loads((tmp_path / 'out' / 'quality.json').read_text())
     assert list(report['models']) == ['aidn', 'safmn'] and report['data']['images'] == 4
+    cells = sorted((tmp_path / 'cells').iterdir())
+    assert len(cells) == 2
     for entry in report['models'].values():
         tiny = entry['sets']['Tiny']
         assert tiny['images'] == 2 and math.isfinite(tiny['psnr']) and 0 < tiny['ssim'] <= 1
-        log = (tmp_path / 'work' / 'experiments' / entry['experiment'])
+        assert tiny['psnr_std'] is None  # one seed: no spread to show
+        seed0 = entry['seeds']['0']
+        log = (tmp_path / 'work' / 'experiments' / seed0['experiment'])
         assert (log / 'models' / 'net_g_latest.pth').is_file()
     assert report['models']['aidn']['params'] == 308006
-    diff = report['difference']['Tiny']['psnr']
-    assert diff == pytest.approx(report['models']['aidn']['sets']['Tiny']['psnr']
-                                 - report['models']['safmn']['sets']['Tiny']['psnr'], abs=1e-3)
-    assert report['bicubic']['Tiny']['images'] == 2
+    diff = report['difference']['safmn']['Tiny']['psnr']
+    assert diff == pytest.approx(report['models']['safmn']['sets']['Tiny']['psnr']
+                                 - report['models']['aidn']['sets']['Tiny']['psnr'], abs=1e-3)
+    assert report['bicubic']['Tiny']['images'] == 2 and report['missing_cells'] == []
     text = (tmp_path / 'out' / 'quality.md').read_text()
-    assert 'AIDN - SAFMN' in text and 'bicubic' in text and text in out
+    assert 'SAFMN (dim 36, 8 blocks) - AIDN' in text and 'bicubic' in text and text in out
     # the option files BasicSR ran differ only in name and network
-    opts = [yaml.safe_load((tmp_path / 'work' / f'train_{m}.yml').read_text()) for m in ('aidn', 'safmn')]
+    opts = [yaml.safe_load((tmp_path / 'work' / f'train_{m}_s0.yml').read_text()) for m in ('aidn', 'safmn')]
     assert [{k: v for k, v in o.items() if k not in ('name', 'network_g')} for o in opts][0] == \
         {k: v for k, v in opts[1].items() if k not in ('name', 'network_g')}
+
+    # the campaign continues: finished cells are skipped, a new seed is trained, the table shows the spread
+    code, out, err = call_main(benchmark_quality.main, argv + ['--models', 'aidn', '--seeds', '0', '1'], capsys)
+    assert code == 0, err
+    assert 'aidn_s0] done already' in out and '[aidn_s1] basicsr train' in out
+    assert len(list((tmp_path / 'cells').iterdir())) == 3
+    again = json.loads((tmp_path / 'out' / 'quality.json').read_text())
+    tiny = again['models']['aidn']['sets']['Tiny']
+    seeds = [again['models']['aidn']['seeds'][s]['sets']['Tiny']['psnr'] for s in ('0', '1')]
+    assert tiny['psnr'] == pytest.approx(sum(seeds) / 2, abs=1e-3)
+    assert tiny['psnr_std'] == pytest.approx(abs(seeds[0] - seeds[1]) / math.sqrt(2), abs=1e-3)
 
     speed_path = tmp_path / 'out' / 'speed.json'
     speed_path.write_text(json.dumps(tiny_speed_report))
