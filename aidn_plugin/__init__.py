@@ -1,17 +1,23 @@
 """aidn-plugin: AIDN super-resolution for BasicSR.
 
-Importing this package applies the compatibility layer (``aidn_plugin.compat``) and registers the
-architecture ``AIDN``, the dataset ``EdgePairedImageDataset`` and the model ``AIDNModel`` in BasicSR's
-registries, and ``AIDN`` in mmengine's ``MODELS``.
+Importing this package makes the architecture ``AIDN``, the dataset ``EdgePairedImageDataset`` and the
+model ``AIDNModel`` available in BasicSR's registries (and ``AIDN`` in mmengine's ``MODELS``), with the
+compatibility layer (``aidn_plugin.compat``) applied to BasicSR. It does so without importing BasicSR,
+mmengine or torch itself: into a library already imported at once, otherwise as soon as it is imported
+(``aidn_plugin.registration``). ``aidn_plugin.AIDN`` is the architecture class.
 """
-__version__ = '0.1.0'
+from aidn_plugin.version import __version__
+from aidn_plugin import compat, registration  # noqa: F401  (compat: no import of BasicSR until it is needed)
 
-from aidn_plugin import compat
+registration.install()
 
-compat.apply()
 
-from aidn_plugin import archs, data, models  # noqa: E402  (registration must follow compat.apply)
-from aidn_plugin import mmengine_registry  # noqa: E402,F401  (AIDN in mmengine's MODELS too)
-from aidn_plugin.archs import AIDN  # noqa: E402
+def __getattr__(name):
+    # the architecture imports torch: only when asked for
+    if name == 'AIDN':
+        from aidn_plugin.archs.aidn_arch import AIDN
+        return AIDN
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
-__all__ = ['AIDN', '__version__', 'archs', 'compat', 'data', 'models']
+
+__all__ = ['AIDN', '__version__', 'compat', 'registration']

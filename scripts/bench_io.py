@@ -35,7 +35,7 @@ def machine_info(threads):
 
 def write_text_atomic(path, text):
     """Write ``text`` to ``path`` atomically (the package's one atomic writer: temp file + ``os.replace``)."""
-    from aidn_plugin.imageio import write_bytes
+    from aidn_plugin.utils.image_io import write_bytes
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     write_bytes(path, text.encode('utf-8'))
 

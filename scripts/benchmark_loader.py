@@ -30,7 +30,7 @@ SCALE = 4
 
 
 def build_lmdbs(source, count, workdir):
-    from aidn_plugin import imageio
+    from aidn_plugin.utils import image_io as imageio
     from aidn_plugin.prepare.lmdb_writer import make_lmdb
     from aidn_plugin.prepare.lr import make_lr
     names = [n for n in imageio.list_images(source)]

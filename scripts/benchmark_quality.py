@@ -106,7 +106,7 @@ def find_training_images(folders, min_size):
     """
     from PIL import Image
 
-    from aidn_plugin.imageio import IMAGE_EXTENSIONS
+    from aidn_plugin.utils.image_io import IMAGE_EXTENSIONS
     found = []
     for folder in folders:
         if not os.path.isdir(folder):

@@ -43,7 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import aidn_plugin  # noqa: E402,F401  (compat layer before BasicSR's archs)
 import peers  # noqa: E402
 from aidn_plugin.cli.errors import OneLineParser, fail  # noqa: E402
-from aidn_plugin.complexity import count_complexity, parse_size  # noqa: E402
+from aidn_plugin.archs.complexity import count_complexity, parse_size  # noqa: E402
 from bench_io import machine_info, ratio, write_json_atomic, write_text_atomic  # noqa: E402
 
 REFERENCE = 'safmn'

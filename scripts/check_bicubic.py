@@ -23,8 +23,8 @@ def main():
     from basicsr.metrics import calculate_psnr
     from basicsr.utils.matlab_functions import imresize
 
-    from aidn_plugin import imageio
-    from aidn_plugin.prepare.bicubic import bicubic_downscale, mod_crop
+    from aidn_plugin.utils import image_io as imageio
+    from aidn_plugin.utils.bicubic import bicubic_downscale, mod_crop
 
     print('| set | scale | images | ours: identical values | ours: max diff | ours: min Y-PSNR (dB) '
           '| BasicSR imresize: identical | BasicSR: min Y-PSNR (dB) |')

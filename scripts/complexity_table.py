@@ -6,7 +6,7 @@ input of 640x360 (x2), 426x240 (x3, output 1278x720) and 320x180 (x4).
     python scripts/complexity_table.py
 """
 from aidn_plugin.archs.aidn_arch import AIDN
-from aidn_plugin.complexity import count_complexity
+from aidn_plugin.archs.complexity import count_complexity
 
 OUTPUT_SIZES = {2: (1280, 720), 3: (1278, 720), 4: (1280, 720)}
 

@@ -56,8 +56,8 @@ def _train_crops(rng):
 
 
 def build(output):
-    from aidn_plugin import imageio
-    from aidn_plugin.prepare.bicubic import bicubic_downscale
+    from aidn_plugin.utils import image_io as imageio
+    from aidn_plugin.utils.bicubic import bicubic_downscale
     rng = np.random.default_rng(SEED)
     rows = []
     os.makedirs(os.path.join(output, 'train', 'HR'))
@@ -81,7 +81,7 @@ def build(output):
 
 def _write_readme(output, rows):
     import skimage
-    from aidn_plugin import imageio
+    from aidn_plugin.utils import image_io as imageio
     lines = [
         '# Demo set (embedded)',
         '',

@@ -27,7 +27,7 @@ import torch
 import yaml
 
 import aidn_plugin  # noqa: F401  (compat layer before BasicSR)
-from aidn_plugin.weights import CheckpointError, model_from_state_dict, read_checkpoint, resolve_arch
+from aidn_plugin.zoo.checkpoints import CheckpointError, model_from_state_dict, read_checkpoint, resolve_arch
 
 EVAL_SETS = ('Set5', 'Set14', 'B100')
 
@@ -60,9 +60,9 @@ def evaluate(model, root, scale):
     """Mean Y-PSNR per benchmark set found under ``root``."""
     from basicsr.metrics import calculate_psnr
 
-    from aidn_plugin.image_files import read_image
-    from aidn_plugin.imageio import list_images
-    from aidn_plugin.inference import upscale_image
+    from aidn_plugin.utils.image_files import read_image
+    from aidn_plugin.utils.image_io import list_images
+    from aidn_plugin.inference.tiling import upscale_image
     results = {}
     for name in EVAL_SETS:
         hr_dir = os.path.join(root, name, 'HR')
@@ -115,8 +115,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('checkpoint', help='BasicSR checkpoint (net_g_*.pth), bare state dict or .safetensors')
     parser.add_argument('--name', required=True, help='zoo name, e.g. aidn_x4')
-    parser.add_argument('--out-dir', default=os.path.join('aidn_plugin', 'weights'),
-                        help='where to write the file; default aidn_plugin/weights (shipped in the wheel)')
+    parser.add_argument('--out-dir', default=os.path.join('aidn_plugin', 'zoo', 'weights'),
+                        help='where to write the file; default aidn_plugin/zoo/weights (shipped in the wheel)')
     parser.add_argument('--url-base', default='https://example.invalid/REPLACE-ME',
                         help='download folder URL; the entry URL is URL_BASE/FILENAME')
     parser.add_argument('--arch', nargs='*', metavar='KEY=VALUE',

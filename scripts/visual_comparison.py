@@ -17,8 +17,8 @@ import torch
 
 import aidn_plugin  # noqa: F401  (compat layer before BasicSR)
 from aidn_plugin.edges import edge_map
-from aidn_plugin.inference import upscale_image
-from aidn_plugin.weights import load_model
+from aidn_plugin.inference.tiling import upscale_image
+from aidn_plugin.zoo.checkpoints import load_model
 from basicsr.metrics import calculate_psnr
 from basicsr.utils.matlab_functions import imresize
 

@@ -258,7 +258,7 @@ def test_quality_missing_test_set_is_a_one_line_error(tmp_path, capsys):
 
 def _tiny_test_set(root, count=2, size=(44, 48)):
     """HR crops and their MATLAB-bicubic x4 LR, named as the benchmark sets are (<stem>x4.png)."""
-    from aidn_plugin.prepare.bicubic import bicubic_downscale
+    from aidn_plugin.utils.bicubic import bicubic_downscale
     hr_dir = write_photo_crops(root / 'HR', count, max(size), seed=3)
     lr_dir = root / 'LR_bicubic' / 'X4'
     lr_dir.mkdir(parents=True)

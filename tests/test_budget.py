@@ -2,7 +2,7 @@
 import pytest
 
 from aidn_plugin.archs.aidn_arch import AIDN
-from aidn_plugin.complexity import count_complexity
+from aidn_plugin.archs.complexity import count_complexity
 
 
 def test_x4_fused_budget():

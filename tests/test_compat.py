@@ -88,5 +88,5 @@ def test_cuda_patches_follow_cuda_availability():
 
 
 def test_plugin_loads_through_entry_point():
-    from aidn_plugin.plugins import load_plugins
+    from aidn_plugin.cli.plugins import load_plugins
     assert 'aidn (aidn_plugin)' in load_plugins(stream=sys.stderr)

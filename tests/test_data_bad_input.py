@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from aidn_plugin import imageio
+from aidn_plugin.utils import image_io as imageio
 from aidn_plugin.cli.aidn_cli import main as aidn_main
 from aidn_plugin.data.edge_paired_image_dataset import DatasetError
-from aidn_plugin.data.meta_info import MetaInfoError
+from aidn_plugin.utils.meta_info import MetaInfoError
 from aidn_plugin.prepare import PrepareError
-from aidn_plugin.prepare.bicubic import bicubic_downscale
+from aidn_plugin.utils.bicubic import bicubic_downscale
 from aidn_plugin.prepare.lmdb_writer import make_lmdb
 from aidn_plugin.prepare.lr import make_lr
 from aidn_plugin.prepare.subimages import extract_subimages

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from aidn_plugin import imageio
+from aidn_plugin.utils import image_io as imageio
 from aidn_plugin.edges import edge_map
-from aidn_plugin.prepare.bicubic import bicubic_downscale
+from aidn_plugin.utils.bicubic import bicubic_downscale
 from data_helpers import SCALE, data_tree, dataset_opt, make_dataset, sample  # noqa: F401  (fixture)
 
 SEEDS = range(6)

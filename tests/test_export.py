@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from aidn_plugin.cli.aidn_cli import main as aidn_main
-from aidn_plugin.onnx_export import DEFAULT_OPSET, ExportError, export_onnx
-from aidn_plugin.weights import save_checkpoint
+from aidn_plugin.inference.onnx_export import DEFAULT_OPSET, ExportError, export_onnx
+from aidn_plugin.zoo.checkpoints import save_checkpoint
 from zoo_helpers import tiny_model
 from zoo_helpers import single_thread  # noqa: F401  (autouse fixture: one torch thread)
 

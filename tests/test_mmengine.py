@@ -5,11 +5,11 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import MODELS, Registry
 
-import aidn_plugin.mmengine_registry  # noqa: F401  (registration)
+import aidn_plugin.integrations.mmengine  # noqa: F401  (registration)
 from aidn_plugin.archs.aidn_arch import AIDN
 from aidn_plugin.cli.aidn_cli import main as aidn_main
-from aidn_plugin.complexity import count_complexity
-from aidn_plugin.weights import save_checkpoint
+from aidn_plugin.archs.complexity import count_complexity
+from aidn_plugin.zoo.checkpoints import save_checkpoint
 from zoo_helpers import tiny_model
 from zoo_helpers import single_thread  # noqa: F401  (autouse fixture: one torch thread)
 

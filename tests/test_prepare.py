@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from aidn_plugin import imageio
+from aidn_plugin.utils import image_io as imageio
 from aidn_plugin.cli.aidn_cli import main as aidn_main
 from aidn_plugin.edges import edge_map
-from aidn_plugin.prepare.bicubic import bicubic_downscale, mod_crop
+from aidn_plugin.utils.bicubic import bicubic_downscale, mod_crop
 from aidn_plugin.prepare.lmdb_writer import make_lmdb
 from aidn_plugin.prepare.subimages import crop_starts, extract_subimages
 from data_helpers import SCALE, data_tree, photo_bgr, write_image  # noqa: F401  (fixture)

@@ -1,11 +1,11 @@
-"""spandrel: after ``import aidn_plugin.spandrel``, ModelLoader recognises AIDN checkpoints of several
+"""spandrel: after ``import aidn_plugin.integrations.spandrel``, ModelLoader recognises AIDN checkpoints of several
 configurations, scales and file layouts, infers their hyper-parameters and rebuilds them exactly."""
 import pytest
 import spandrel
 import torch
 
-import aidn_plugin.spandrel as aidn_spandrel
-from aidn_plugin.weights import save_checkpoint
+import aidn_plugin.integrations.spandrel as aidn_spandrel
+from aidn_plugin.zoo.checkpoints import save_checkpoint
 from zoo_helpers import tiny_model
 from zoo_helpers import single_thread  # noqa: F401  (autouse fixture: one torch thread)
 

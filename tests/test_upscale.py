@@ -9,9 +9,9 @@ import torch
 
 from aidn_plugin import zoo
 from aidn_plugin.cli.aidn_cli import main as aidn_main
-from aidn_plugin.inference import (DEFAULT_OVERLAP, DEFAULT_TILE, tile_count, tile_windows, tiled_forward,
+from aidn_plugin.inference.tiling import (DEFAULT_OVERLAP, DEFAULT_TILE, tile_count, tile_windows, tiled_forward,
                                    upscale_image)
-from aidn_plugin.weights import save_checkpoint
+from aidn_plugin.zoo.checkpoints import save_checkpoint
 from helpers import run, script
 from zoo_helpers import entry_for, file_server, publish, tiny_model
 from zoo_helpers import single_thread  # noqa: F401  (autouse fixture: one torch thread)

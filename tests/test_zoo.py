@@ -95,7 +95,7 @@ def test_corrupt_cached_copy_is_replaced(torch_home, published):
 
 def test_packaged_weights_load_without_network(torch_home, published, monkeypatch):
     model, path = published
-    monkeypatch.setattr(zoo, 'PACKAGE_WEIGHTS_DIR', path.parent)
+    monkeypatch.setattr(zoo.registry, 'PACKAGE_WEIGHTS_DIR', path.parent)
     entry = entry_for(path, 'tiny_x2', 'http://127.0.0.1:9/never-contacted.pth', scale=2)
     assert zoo.status(entry) == 'packaged'
     _same_output(zoo.load_model('tiny_x2', {'tiny_x2': entry}), model)

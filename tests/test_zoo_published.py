@@ -34,7 +34,7 @@ def test_packaged_weights_beat_bicubic_on_a_demo_image(entry):
     from basicsr.metrics import calculate_psnr
     from basicsr.utils.matlab_functions import imresize
 
-    from aidn_plugin.inference import upscale_image
+    from aidn_plugin.inference.tiling import upscale_image
     scale = entry.scale
     hr = cv2.imread(str(REPO / 'datasets/demo/val/HR/coffee.png'), cv2.IMREAD_COLOR)
     lr = cv2.imread(str(REPO / f'datasets/demo/val/LR_bicubic/X{scale}/coffee.png'), cv2.IMREAD_COLOR)

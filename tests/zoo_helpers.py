@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from aidn_plugin.archs.aidn_arch import AIDN
-from aidn_plugin.weights import save_checkpoint
-from aidn_plugin.zoo import ZooEntry
+from aidn_plugin.zoo.checkpoints import save_checkpoint
+from aidn_plugin.zoo.registry import ZooEntry
 
 TINY = dict(num_feat=8, num_block=2, num_out=2)
 

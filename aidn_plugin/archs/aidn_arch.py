@@ -14,8 +14,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from basicsr.utils.registry import ARCH_REGISTRY
-
 from aidn_plugin import edges
 
 SUPPORTED_SCALES = (2, 3, 4)
@@ -163,7 +161,6 @@ def _tap_indices(num_block, num_out):
     return [round((k + 1) * num_block / num_out) - 1 for k in range(num_out)]
 
 
-@ARCH_REGISTRY.register()
 class AIDN(nn.Module):
     """Asymmetric Information Distillation Network for lightweight single-image super-resolution.
 

@@ -43,7 +43,7 @@ def _main_help(plugins):
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ('-h', '--help'):
-        from aidn_plugin.plugins import load_plugins
+        from aidn_plugin.cli.plugins import load_plugins
         print(_main_help(load_plugins()))
         return 0 if argv else 2
     subcommand, flags = argv[0], argv[1:]
@@ -53,7 +53,7 @@ def main(argv=None):
     if not os.path.isfile(args.opt):
         fail(f'basicsr {subcommand}: error: option file not found: {args.opt}')
 
-    from aidn_plugin.plugins import load_plugins
+    from aidn_plugin.cli.plugins import load_plugins
     load_plugins()
     import aidn_plugin  # noqa: F401  (compat layer and registration, also when no plugin is declared)
     from aidn_plugin.cli.option_checks import check_option_file

@@ -4,7 +4,7 @@ import os
 
 from aidn_plugin.cli.errors import UsageError
 from aidn_plugin.cli.model_options import add_model_arguments, load_model_from_args
-from aidn_plugin.onnx_export import DEFAULT_OPSET, DEFAULT_TOLERANCE
+from aidn_plugin.inference.onnx_export import DEFAULT_OPSET, DEFAULT_TOLERANCE
 
 
 def add_parser(sub):
@@ -25,7 +25,7 @@ def add_parser(sub):
 
 def run(args):
     try:
-        from aidn_plugin.onnx_export import ExportError, export_onnx
+        from aidn_plugin.inference.onnx_export import ExportError, export_onnx
         import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
     except ImportError as error:

@@ -14,7 +14,8 @@ def add_model_arguments(parser, required=True):
 def load_model_from_args(args, fuse=True, device='cpu', scale=None, progress=False):
     """Load the model that ``args.model`` / ``args.weights`` name. Every loading problem becomes a
     one-line :class:`UsageError` (unknown name, failed download, bad or mismatching checkpoint)."""
-    from aidn_plugin import weights, zoo
+    from aidn_plugin import zoo
+    from aidn_plugin.zoo import checkpoints as weights
     try:
         if args.model is not None:
             entry = zoo.get_entry(args.model)

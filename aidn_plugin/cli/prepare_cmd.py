@@ -82,8 +82,8 @@ def _missing_step(args):
 
 
 def _user_errors():
-    from aidn_plugin.data.meta_info import MetaInfoError
-    from aidn_plugin.imageio import ImageError
+    from aidn_plugin.utils.meta_info import MetaInfoError
+    from aidn_plugin.utils.image_io import ImageError
     from aidn_plugin.prepare import PrepareError
     return PrepareError, ImageError, MetaInfoError
 

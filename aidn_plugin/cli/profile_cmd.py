@@ -40,7 +40,7 @@ def _build(args):
 
 
 def run(args):
-    from aidn_plugin.complexity import count_complexity, parse_size
+    from aidn_plugin.archs.complexity import count_complexity, parse_size
     try:
         size = parse_size(args.size)
     except ValueError as error:

@@ -12,7 +12,7 @@ import time
 
 from aidn_plugin.cli.errors import UsageError
 from aidn_plugin.cli.model_options import add_model_arguments, load_model_from_args
-from aidn_plugin.inference import DEFAULT_OVERLAP, DEFAULT_TILE
+from aidn_plugin.inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
 
 PROG = 'aidn upscale'
 
@@ -58,7 +58,7 @@ def pick_device(name, half):
 
 def plan_outputs(files, output, ext):
     """Map each input to its output path. Returns (pairs, errors)."""
-    from aidn_plugin.image_files import IMAGE_EXTENSIONS, is_image_name
+    from aidn_plugin.utils.image_files import IMAGE_EXTENSIONS, is_image_name
     if ext is not None:
         ext = ext.lower() if ext.startswith('.') else '.' + ext.lower()
         if ext not in IMAGE_EXTENSIONS:
@@ -87,8 +87,8 @@ def plan_outputs(files, output, ext):
 def _upscale_one(model, source, target, args, show_progress):
     from tqdm import tqdm
 
-    from aidn_plugin.image_files import read_image, write_image
-    from aidn_plugin.inference import tile_count, upscale_image
+    from aidn_plugin.utils.image_files import read_image, write_image
+    from aidn_plugin.inference.tiling import tile_count, upscale_image
     if os.path.exists(target):
         if not args.force:
             raise ValueError(f'{target} exists (use --force to overwrite)')
@@ -106,8 +106,8 @@ def _upscale_one(model, source, target, args, show_progress):
 
 
 def run(args):
-    from aidn_plugin.image_files import collect_inputs
-    from aidn_plugin.inference import check_tiling
+    from aidn_plugin.utils.image_files import collect_inputs
+    from aidn_plugin.inference.tiling import check_tiling
     try:
         check_tiling(args.tile, args.tile_overlap)
     except ValueError as error:

@@ -10,11 +10,11 @@ from basicsr.data.transforms import augment
 from basicsr.utils import FileClient, bgr2ycbcr, img2tensor
 from basicsr.utils.registry import DATASET_REGISTRY
 
-from aidn_plugin import imageio
+from aidn_plugin.utils import image_io as imageio
 from aidn_plugin.data.lmdb_client import LmdbClient
-from aidn_plugin.data.meta_info import lmdb_keys, read_meta_info
+from aidn_plugin.utils.meta_info import lmdb_keys, read_meta_info
 from aidn_plugin.edges import EDGE_OPERATORS, edge_map
-from aidn_plugin.prepare.bicubic import bicubic_downscale
+from aidn_plugin.utils.bicubic import bicubic_downscale
 from aidn_plugin.prepare.edge_maps import EDGE_PNG_MAX  # 16-bit PNGs: value = round(edge * 65535)
 
 # LR pixels of HR context kept around a training crop before the on-the-fly downscale. The antialiased

@@ -18,7 +18,7 @@ from basicsr.models.sr_model import SRModel
 from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
 
-from aidn_plugin.checkpoint_io import atomic_torch_save
+from aidn_plugin.utils.atomic import atomic_torch_save
 
 
 def _accepts_edge(net):

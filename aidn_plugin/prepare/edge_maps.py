@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from aidn_plugin import imageio
+from aidn_plugin.utils import image_io as imageio
 from aidn_plugin.edges import EDGE_OPERATORS
 from aidn_plugin.prepare import PrepareError
 from aidn_plugin.prepare.parallel import run_parallel

@@ -12,8 +12,8 @@ the first dot). The LMDB is built in a hidden staging folder and renamed into pl
 import functools
 import os
 
-from aidn_plugin import imageio
-from aidn_plugin.data.meta_info import format_line
+from aidn_plugin.utils import image_io as imageio
+from aidn_plugin.utils.meta_info import format_line
 from aidn_plugin.prepare import PrepareError
 from aidn_plugin.prepare.parallel import run_parallel
 from aidn_plugin.prepare.staging import check_distinct, check_input_folder, default_workers, staged_folder

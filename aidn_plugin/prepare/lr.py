@@ -9,9 +9,9 @@ import contextlib
 import functools
 import os
 
-from aidn_plugin import imageio
+from aidn_plugin.utils import image_io as imageio
 from aidn_plugin.prepare import PrepareError
-from aidn_plugin.prepare.bicubic import bicubic_downscale, mod_crop
+from aidn_plugin.utils.bicubic import bicubic_downscale, mod_crop
 from aidn_plugin.prepare.parallel import run_parallel
 from aidn_plugin.prepare.staging import (check_distinct, check_input_folder, check_new_output, default_workers,
                                          staged_folder)

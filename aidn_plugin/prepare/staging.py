@@ -9,7 +9,7 @@ import os
 import shutil
 import tempfile
 
-from aidn_plugin.imageio import DIR_MODE
+from aidn_plugin.utils.image_io import DIR_MODE
 from aidn_plugin.prepare import PrepareError
 
 

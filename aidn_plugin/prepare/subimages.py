@@ -6,7 +6,7 @@ the source's channels and bit depth (grey stays grey, 16 bits stay 16 bits; an a
 import functools
 import os
 
-from aidn_plugin import imageio
+from aidn_plugin.utils import image_io as imageio
 from aidn_plugin.prepare import PrepareError
 from aidn_plugin.prepare.parallel import run_parallel
 from aidn_plugin.prepare.staging import check_distinct, check_input_folder, default_workers, staged_folder

@@ -17,7 +17,7 @@ With both, the LR of Set5, Set14 and B100 (x2, x3, x4) is reproduced bit for bit
 """
 import numpy as np
 
-from aidn_plugin.imageio import max_value
+from aidn_plugin.utils.image_io import max_value
 
 
 def mod_crop(img, scale):

@@ -33,7 +33,7 @@ import re
 import torch
 
 from aidn_plugin.archs.aidn_arch import AIDN, SUPPORTED_SCALES
-from aidn_plugin.checkpoint_io import atomic_torch_save
+from aidn_plugin.utils.atomic import atomic_torch_save
 
 ARCH_KEY = 'arch'  # where publish_weights stores the architecture arguments in a .pth file
 SAFETENSORS_ARCH_KEY = 'aidn_arch'  # the same, as JSON, in the metadata of a .safetensors file

@@ -10,8 +10,8 @@ import os
 
 import numpy as np
 
-from aidn_plugin import imageio
-from aidn_plugin.imageio import IMAGE_EXTENSIONS
+from aidn_plugin.utils import image_io as imageio
+from aidn_plugin.utils.image_io import IMAGE_EXTENSIONS
 
 ImageFileError = imageio.ImageError
 _GLOB_CHARS = set('*?[')

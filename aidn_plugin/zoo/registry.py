@@ -277,7 +277,7 @@ def ensure_local(name, table=None, progress=False, allow_download=True):
 def load_model(name, table=None, fuse=True, device='cpu', progress=False):
     """Build the AIDN of zoo entry ``name`` with its weights (downloaded if needed); eval mode, fused by
     default. See :func:`aidn_plugin.weights.load_model` for ``fuse`` and ``device``."""
-    from aidn_plugin.weights import load_model as load_file
+    from aidn_plugin.zoo.checkpoints import load_model as load_file
     entry = get_entry(name, table)
     path = ensure_local(name, table, progress=progress)
     return load_file(path, scale=entry.scale, arch=entry.arch, fuse=fuse, device=device)

@@ -1,6 +1,6 @@
 """AIDN support for spandrel (chaiNNer, ComfyUI and other spandrel-based tools).
 
-``import aidn_plugin.spandrel`` adds the architecture ``AIDN`` to ``spandrel.MAIN_REGISTRY``; afterwards
+``import aidn_plugin.integrations.spandrel`` adds the architecture ``AIDN`` to ``spandrel.MAIN_REGISTRY``; afterwards
 ``spandrel.ModelLoader().load_from_file(path)`` recognises AIDN checkpoints (BasicSR ``params_ema`` /
 ``params`` files, bare state dicts, ``.safetensors``, fused or not) and returns an
 ``ImageModelDescriptor`` with the scale and channels read from the tensors. spandrel 0.4 has no plugin
@@ -16,7 +16,7 @@ from spandrel import MAIN_REGISTRY, Architecture, ArchSupport, ImageModelDescrip
 from spandrel.util import KeyCondition
 
 from aidn_plugin.archs.aidn_arch import AIDN
-from aidn_plugin.weights import REQUIRED_KEYS, resolve_arch
+from aidn_plugin.zoo.checkpoints import REQUIRED_KEYS, resolve_arch
 
 ARCH_ID = 'AIDN'
 
