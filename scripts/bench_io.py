@@ -34,17 +34,9 @@ def machine_info(threads):
 
 
 def write_text_atomic(path, text):
-    """Write ``text`` to ``path`` atomically (the package's one atomic writer: temp file + ``os.replace``)."""
-    from aidn_plugin.utils.image_io import write_bytes
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    write_bytes(path, text.encode('utf-8'))
-
-
-def set_default_mode(path):
-    """Give a mkstemp file (0600) the mode a plainly created file would have (0666 minus the umask)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
+    """Write ``text`` to ``path`` atomically (the package's one atomic writer)."""
+    from aidn_plugin.utils.atomic import write_text
+    write_text(path, text)
 
 
 def write_json_atomic(path, data):

@@ -14,7 +14,6 @@ when it exists; ``--no-quality`` ignores it), ``-o/--output`` (default benchmark
 import json
 import os
 import sys
-import tempfile
 
 SCRIPTS = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(SCRIPTS)
@@ -113,20 +112,9 @@ def make_figure(speed, quality=None):
 
 
 def save_png(fig, path, dpi=120):
-    sys.path.insert(0, SCRIPTS)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f'.{os.path.basename(path)}.', suffix='.png', dir=folder)
-    os.close(handle)
-    try:
+    from aidn_plugin.utils.atomic import staged_file
+    with staged_file(path) as tmp:
         fig.savefig(tmp, dpi=dpi, format='png')
-        from bench_io import set_default_mode
-        set_default_mode(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def main(argv=None):

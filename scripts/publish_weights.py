@@ -17,17 +17,16 @@ What it does:
 * prints a ``ZooEntry(...)`` to paste into ``_PUBLISHED`` in ``aidn_plugin/zoo.py``.
 """
 import argparse
-import hashlib
 import os
 import re
 import sys
-import tempfile
 
 import torch
 import yaml
 
 import aidn_plugin  # noqa: F401  (compat layer before BasicSR)
-from aidn_plugin.zoo.checkpoints import CheckpointError, model_from_state_dict, read_checkpoint, resolve_arch
+from aidn_plugin.zoo.checkpoints import (CheckpointError, model_from_state_dict, read_checkpoint, resolve_arch,
+                                         save_named_checkpoint)
 
 EVAL_SETS = ('Set5', 'Set14', 'B100')
 
@@ -82,27 +81,6 @@ def evaluate(model, root, scale):
     return results
 
 
-def write_named(state_dict, arch, out_dir, name):
-    """Save atomically as ``out_dir/name-<sha8>.pth``; returns (path, sha256)."""
-    os.makedirs(out_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f'.{name}.', suffix='.part')
-    os.close(fd)
-    try:
-        torch.save({'params': state_dict, 'arch': arch}, tmp)
-        digest = hashlib.sha256()
-        with open(tmp, 'rb') as handle:
-            for chunk in iter(lambda: handle.read(1 << 16), b''):
-                digest.update(chunk)
-        sha256 = digest.hexdigest()
-        path = os.path.join(out_dir, f'{name}-{sha256[:8]}.pth')
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path, sha256
-
-
 def zoo_entry_text(name, scale, arch, filename, url, sha256, train_data, recipe, psnr, license_):
     fields = [('name', name), ('scale', scale), ('arch', arch), ('filename', filename), ('url', url),
               ('sha256', sha256), ('train_data', train_data), ('recipe', recipe), ('psnr', psnr),
@@ -146,7 +124,7 @@ def main(argv=None):
         print(f'evaluating on {args.eval} ...', file=sys.stderr)
         psnr.update(evaluate(model.fuse(), args.eval, arch['upscale']))
 
-    path, sha256 = write_named(clean, arch, args.out_dir, args.name)
+    path, sha256 = save_named_checkpoint(args.out_dir, args.name, clean, arch)
     filename = os.path.basename(path)
     print(f'wrote {path}\nsha256 {sha256}\n\n# paste into _PUBLISHED in aidn_plugin/zoo.py:')
     print(zoo_entry_text(args.name, arch['upscale'], arch, filename, f'{args.url_base.rstrip("/")}/{filename}',

@@ -20,11 +20,11 @@ After export the file is checked with ``onnx.checker`` and run by onnxruntime on
 different from the traced one; the largest absolute difference to PyTorch must stay within ``tolerance``,
 or the export fails and nothing is written.
 """
-import os
-import tempfile
 import warnings
 
 import torch
+
+from aidn_plugin.utils.atomic import staged_file
 
 DEFAULT_OPSET = 17
 DEFAULT_TOLERANCE = 1e-4
@@ -61,11 +61,7 @@ def export_onnx(model, path, opset=DEFAULT_OPSET, tolerance=DEFAULT_TOLERANCE, c
     in_ch = getattr(model, 'num_in_ch', 3)
     generator = torch.Generator().manual_seed(seed)
     example = torch.rand(1, in_ch, *TRACE_SIZE, generator=generator)
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{os.path.basename(path)}.', suffix='.part')
-    os.close(fd)
-    try:
+    with staged_file(path) as tmp:
         with warnings.catch_warnings():
             # Tracer warnings on the input checks of forward() (constant channel count: true) and the
             # exporter's deprecation notice would only bury the result.
@@ -107,10 +103,6 @@ def export_onnx(model, path, opset=DEFAULT_OPSET, tolerance=DEFAULT_TOLERANCE, c
         worst = max(errors.values())
         if worst > tolerance:
             raise ExportError(f'onnxruntime differs from PyTorch by up to {worst:.3g} (tolerance {tolerance:g})')
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return {'opset': opset, 'tolerance': tolerance, 'max_abs_error': errors}
 
 

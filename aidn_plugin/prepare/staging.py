@@ -1,16 +1,15 @@
-"""Outputs that appear whole or not at all.
+"""The checks every ``aidn prepare`` step makes before any work, and its staged output folder.
 
 ``staged_folder(path)`` yields a hidden folder next to ``path``; when the block ends without error the
 folder is renamed to ``path`` (replacing an old one only with ``overwrite=True``), and on any error or
-interruption it is deleted. A re-run therefore finds either the complete output or none.
+interruption it is deleted (the package's atomic writer, ``aidn_plugin.utils.atomic``). A re-run therefore
+finds either the complete output or none.
 """
 import contextlib
 import os
-import shutil
-import tempfile
 
-from aidn_plugin.utils.image_io import DIR_MODE
 from aidn_plugin.prepare import PrepareError
+from aidn_plugin.utils import atomic
 
 
 def check_new_output(path, overwrite, flag='--overwrite'):
@@ -32,25 +31,11 @@ def check_distinct(input_dir, output):
 
 @contextlib.contextmanager
 def staged_folder(path, overwrite=False):
-    path = os.path.abspath(path)
+    """The package's staged output folder (:func:`aidn_plugin.utils.atomic.staged_folder`), refusing an
+    existing output unless ``overwrite`` with a message naming ``--overwrite``."""
     check_new_output(path, overwrite)
-    parent, base = os.path.split(path)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(dir=parent, prefix=f'.{base}.partial-')
-    try:
-        os.chmod(staging, DIR_MODE)
+    with atomic.staged_folder(path, overwrite=True) as staging:
         yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    if os.path.lexists(path):
-        # Move the old output aside first: the new one is renamed in before the old one is deleted.
-        old = tempfile.mkdtemp(dir=parent, prefix=f'.{base}.old-')
-        os.rename(path, os.path.join(old, base))
-        os.rename(staging, path)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(staging, path)
 
 
 def default_workers():

@@ -15,10 +15,11 @@ channel and 16-bit images 16 bits, so what they write decodes, through ``decode`
 the source. Every error is an :class:`ImageError` whose one-line message names the file or key.
 """
 import os
-import tempfile
 
 import cv2
 import numpy as np
+
+from aidn_plugin.utils.atomic import write_bytes
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
 
@@ -115,32 +116,6 @@ def encode_png(img, compress_level=3):
 def write_png(path, img, compress_level=3):
     """Write a PNG atomically: a temporary file in the same folder, then ``os.replace``."""
     write_bytes(path, encode_png(img, compress_level))
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-# mkstemp / mkdtemp create private (0600 / 0700) entries; outputs get the usual permissions instead.
-FILE_MODE = 0o666 & ~_umask()
-DIR_MODE = 0o777 & ~_umask()
-
-
-def write_bytes(path, data):
-    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, then ``os.replace``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path) + '.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as handle:
-            handle.write(data)
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def list_images(folder):

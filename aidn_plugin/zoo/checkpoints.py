@@ -33,7 +33,7 @@ import re
 import torch
 
 from aidn_plugin.archs.aidn_arch import AIDN, SUPPORTED_SCALES
-from aidn_plugin.utils.atomic import atomic_torch_save
+from aidn_plugin.utils.atomic import atomic_torch_save, write_bytes
 
 ARCH_KEY = 'arch'  # where publish_weights stores the architecture arguments in a .pth file
 SAFETENSORS_ARCH_KEY = 'aidn_arch'  # the same, as JSON, in the metadata of a .safetensors file
@@ -270,3 +270,26 @@ def save_checkpoint(path, state_dict, arch):
     """Write ``{'params': state_dict, 'arch': arch}`` to ``path`` atomically (a temp file in the same
     folder, renamed into place once complete), a file BasicSR's ``load_network`` also reads."""
     atomic_torch_save({'params': state_dict, ARCH_KEY: dict(arch)}, os.fspath(path))
+
+
+def save_named_checkpoint(folder, name, state_dict, arch):
+    """Save a checkpoint as ``folder/NAME-<sha256[:8]>.pth`` (the zoo's naming), atomically.
+
+    Args:
+        folder (str): output folder (created if needed).
+        name (str): the zoo name, e.g. ``aidn_x4``.
+        state_dict (dict): the network's tensors.
+        arch (dict): the AIDN keyword arguments stored beside them.
+
+    Returns:
+        (str, str): the file's path and its full sha256.
+    """
+    import hashlib
+    import io
+    buffer = io.BytesIO()
+    torch.save({'params': state_dict, ARCH_KEY: dict(arch)}, buffer)
+    data = buffer.getvalue()
+    sha256 = hashlib.sha256(data).hexdigest()
+    path = os.path.join(folder, f'{name}-{sha256[:8]}.pth')
+    write_bytes(path, data)
+    return path, sha256

@@ -15,15 +15,15 @@ Adding published weights: run ``scripts/publish_weights.py`` on a BasicSR checkp
 ``NAME-<sha256[:8]>.pth`` and prints a ``ZooEntry(...)`` to paste into ``_PUBLISHED`` below.
 """
 import hashlib
-import os
 import re
-import tempfile
 import urllib.error
 import urllib.request
 import warnings
 from dataclasses import dataclass, field
 from http.client import HTTPException
 from pathlib import Path
+
+from aidn_plugin.utils.atomic import staged_file
 
 PACKAGE_WEIGHTS_DIR = Path(__file__).resolve().parent / 'weights'
 _CHUNK = 1 << 16
@@ -203,10 +203,8 @@ def download(entry, force=False, progress=False, timeout=60):
     target = cached_path(entry)
     if not force and target.is_file() and file_sha256(target) == entry.sha256:
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f'.{entry.filename}.', suffix='.part')
-    try:
-        with os.fdopen(fd, 'wb') as out:
+    with staged_file(target) as tmp:
+        with open(tmp, 'wb') as out:
             received, expected, digest = _fetch(entry, out, progress, timeout)
         if expected is not None and received != expected:
             raise DownloadError(f'download of {entry.name} from {entry.url} was cut short: received {received} '
@@ -214,12 +212,6 @@ def download(entry, force=False, progress=False, timeout=60):
         if digest != entry.sha256:
             raise DownloadError(f'download of {entry.name} from {entry.url}: sha256 mismatch (expected '
                                 f'{entry.sha256}, got {digest}, {received} bytes); nothing was saved')
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a cache file is as readable as torch hub's
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     return target
 
 
