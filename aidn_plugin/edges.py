@@ -12,13 +12,20 @@ Operators (``operator=``):
 
 Every operator is divided by its largest possible response, so the map lies in [0, 1] for inputs in [0, 1].
 Borders replicate the edge pixels, so a flat image gives exactly zero everywhere.
+
+Stored edge maps (``aidn prepare edges``, read back by the dataset's ``dataroot_edge``) are one-channel 16-bit
+PNGs with value ``round(edge * 65535)``: :func:`encode_edge_png` and :func:`decode_edge_png`.
 """
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 EDGE_OPERATORS = ('sobel', 'scharr', 'laplacian')
+
+# stored edge maps: value = round(edge * EDGE_PNG_MAX) in a one-channel 16-bit PNG
+EDGE_PNG_MAX = 65535
 
 # BT.601 luma weights, as BasicSR's rgb2ycbcr uses them (without the 16..235 offset and scale).
 _LUMA = (0.299, 0.587, 0.114)
@@ -86,3 +93,36 @@ def edge_map(x, operator='sobel'):
     eps = torch.tensor(_EPS, dtype=x.dtype, device=x.device)
     magnitude = (torch.sqrt(squared + eps) - torch.sqrt(eps)) / norm
     return magnitude[0] if single else magnitude
+
+
+def encode_edge_png(edge):
+    """The 16-bit image (H x W ``uint16``) that stores an edge map.
+
+    Args:
+        edge (Tensor | ndarray): [1, H, W] or [H, W] values in [0, 1] (what :func:`edge_map` returns for
+            one image); values outside are clipped.
+    """
+    values = edge.detach().cpu().numpy() if torch.is_tensor(edge) else np.asarray(edge)
+    values = values.reshape(values.shape[-2:]).astype(np.float64)
+    return np.clip(np.floor(values * EDGE_PNG_MAX + 0.5), 0, EDGE_PNG_MAX).astype(np.uint16)
+
+
+def check_edge_png(image, name='edge map'):
+    """Raise ValueError (naming ``name``) unless ``image`` is a decoded one-channel 16-bit edge map."""
+    if image.ndim != 2 or image.dtype != np.uint16:
+        raise ValueError(f'{name}: an edge map must be a one-channel 16-bit PNG (aidn prepare edges), '
+                         f'got shape {image.shape} of {image.dtype}')
+
+
+def decode_edge_png(image, name='edge map'):
+    """The edge map ([1, H, W] float32 tensor in [0, 1]) stored in a decoded 16-bit image.
+
+    Args:
+        image (ndarray): H x W ``uint16``, as the PNG decodes with its depth and channel count kept.
+        name (str): the file or key, for the error message.
+
+    Raises:
+        ValueError: ``image`` is not one channel of 16 bits.
+    """
+    check_edge_png(image, name)
+    return torch.from_numpy(image.astype(np.float32) / np.float32(EDGE_PNG_MAX))[None]

@@ -64,3 +64,18 @@ def test_exports_to_onnx_with_dynamic_size(tmp_path):
         (out, ) = session.run(None, {'x': x.numpy()})
         assert out.shape == (shape[0], 1, shape[2], shape[3])
         assert abs(out - edge_map(x).numpy()).max() < 1e-6
+
+
+def test_edge_png_format_round_trips_and_refuses_other_images():
+    import numpy as np
+
+    from aidn_plugin.edges import decode_edge_png, encode_edge_png
+    edge = edge_map(torch.rand(1, 3, 12, 10, generator=torch.Generator().manual_seed(0)))[0]
+    stored = encode_edge_png(edge)
+    assert stored.dtype == np.uint16 and stored.shape == (12, 10)
+    back = decode_edge_png(stored)
+    assert back.shape == (1, 12, 10) and back.dtype == torch.float32
+    assert float((back - edge).abs().max()) <= 0.5 / 65535 + 1e-7  # rounding to 16 bits, nothing else
+    assert np.array_equal(encode_edge_png(back), stored)
+    with pytest.raises(ValueError, match=r'x\.png: an edge map must be a one-channel 16-bit PNG'):
+        decode_edge_png(stored.astype(np.uint8), 'x.png')

@@ -3,7 +3,6 @@ import os
 import random
 
 import numpy as np
-import torch
 from torch.utils import data as data
 
 from basicsr.data.transforms import augment
@@ -13,9 +12,8 @@ from basicsr.utils.registry import DATASET_REGISTRY
 from aidn_plugin.utils import image_io as imageio
 from aidn_plugin.data.lmdb_client import LmdbClient
 from aidn_plugin.utils.meta_info import lmdb_keys, read_meta_info
-from aidn_plugin.edges import EDGE_OPERATORS, edge_map
+from aidn_plugin.edges import EDGE_OPERATORS, check_edge_png, decode_edge_png, edge_map
 from aidn_plugin.utils.bicubic import bicubic_downscale
-from aidn_plugin.prepare.edge_maps import EDGE_PNG_MAX  # 16-bit PNGs: value = round(edge * 65535)
 
 # LR pixels of HR context kept around a training crop before the on-the-fly downscale. The antialiased
 # cubic kernel reaches 2 LR pixels; with 3 the crop's LR equals that window of the whole image's LR.
@@ -208,9 +206,10 @@ class EdgePairedImageDataset(data.Dataset):
     def _read_edge(self, path, shape):
         content, name = self._get(path, 'edge')
         edge = imageio.decode_stored(content, name)
-        if edge.ndim != 2 or edge.dtype != np.uint16:
-            raise DatasetError(f'{name}: an edge map must be a one-channel 16-bit PNG (aidn prepare edges), '
-                               f'got shape {edge.shape} of {edge.dtype}')
+        try:
+            check_edge_png(edge, name)
+        except ValueError as error:
+            raise DatasetError(str(error)) from None
         if edge.shape != shape:
             raise DatasetError(f'{name}: edge map is {edge.shape[1]}x{edge.shape[0]}, the LR is {shape[1]}x{shape[0]}')
         return edge
@@ -255,7 +254,7 @@ class EdgePairedImageDataset(data.Dataset):
         if edge is None:
             edge_t = edge_map(img_lq, self.edge_operator)
         else:
-            edge_t = torch.from_numpy(edge.astype(np.float32) / np.float32(EDGE_PNG_MAX))[None]
+            edge_t = decode_edge_png(edge)
         lq_path = entry['lq'] if entry['lq'] is not None else entry['gt']
         return {'lq': img_lq, 'gt': img_gt, 'edge': edge_t, 'lq_path': lq_path, 'gt_path': entry['gt']}
 

@@ -1,23 +1,19 @@
 """``aidn prepare edges``: precomputed edge maps of LR images, for ``dataroot_edge``.
 
 Each LR image is read as the dataset reads it (RGB, [0, 1]), passed through
-``aidn_plugin.edges.edge_map`` and written as a one-channel 16-bit PNG ``{stem}.png`` with value
-``round(edge * 65535)``; ``EdgePairedImageDataset`` reads it back divided by 65535.
+``aidn_plugin.edges.edge_map`` and written as ``{stem}.png`` in the format of
+``aidn_plugin.edges.encode_edge_png`` (one channel, 16 bits, value ``round(edge * 65535)``), which
+``EdgePairedImageDataset`` reads back with ``decode_edge_png``.
 """
 import functools
 import os
 
-import numpy as np
-
+from aidn_plugin.edges import EDGE_OPERATORS, encode_edge_png
 from aidn_plugin.utils import image_io as imageio
-from aidn_plugin.edges import EDGE_OPERATORS
 from aidn_plugin.prepare import PrepareError
 from aidn_plugin.prepare.parallel import run_parallel
 from aidn_plugin.prepare.staging import check_distinct, check_input_folder, default_workers, staged_folder
 from aidn_plugin.prepare.subimages import _check_unique_stems
-
-EDGE_PNG_MAX = 65535
-
 
 def edge_png(bgr, operator='sobel'):
     """16-bit edge map (H x W ``uint16``) of a decoded BGR image (``uint8`` or ``uint16``)."""
@@ -27,8 +23,7 @@ def edge_png(bgr, operator='sobel'):
     from aidn_plugin.edges import edge_map
     lq = img2tensor(imageio.to_float(bgr), bgr2rgb=True, float32=True)
     with torch.no_grad():
-        edge = edge_map(lq, operator)[0].numpy()
-    return np.clip(np.floor(edge.astype(np.float64) * EDGE_PNG_MAX + 0.5), 0, EDGE_PNG_MAX).astype(np.uint16)
+        return encode_edge_png(edge_map(lq, operator))
 
 
 def _single_thread():
@@ -60,4 +55,4 @@ def make_edges(input_dir, output_dir, operator='sobel', workers=None, overwrite=
     return len(names)
 
 
-__all__ = ['EDGE_PNG_MAX', 'edge_png', 'make_edges']
+__all__ = ['edge_png', 'make_edges']
