@@ -1,9 +1,9 @@
-"""Turn a BasicSR checkpoint into a model-zoo file and print its zoo entry.
+"""Turn a BasicSR checkpoint into a model-zoo file and its entry in the zoo table.
 
     python scripts/publish_weights.py experiments/AIDN_x4/models/net_g_500000.pth --name aidn_x4 \\
         --url-base https://github.com/OWNER/aidn-plugin/releases/download/v0.1.0 \\
         --train-data "DF2K 480x480 sub-images (LMDB)" --recipe "options/train_AIDN_x4.yml, 500k iters" \\
-        --eval ../shared/datasets
+        --eval datasets --evidence benchmarks/zoo_eval/aidn_x4.json
 
 What it does:
 * reads the checkpoint safely (``weights_only=True``) and keeps ``params_ema`` when present, else
@@ -14,9 +14,11 @@ What it does:
   naming; BasicSR's ``load_network`` reads the file as it is);
 * with ``--eval DIR``, measures Y-PSNR (border crop = scale, BasicSR's ``calculate_psnr``) on
   ``DIR/{Set5,Set14,B100}`` (``HR/`` and ``LR_bicubic/X{s}/{stem}x{s}.png``), with the fused network;
-* prints a ``ZooEntry(...)`` to paste into ``_PUBLISHED`` in ``aidn_plugin/zoo.py``.
+* adds the file's entry to ``OUT_DIR/published.json``, the zoo table (name, scale, the arguments that
+  differ from AIDN's defaults, URL, sha256, data, recipe, Y-PSNR, license, notes, evidence), atomically.
 """
 import argparse
+import json
 import os
 import re
 import sys
@@ -81,12 +83,21 @@ def evaluate(model, root, scale):
     return results
 
 
-def zoo_entry_text(name, scale, arch, filename, url, sha256, train_data, recipe, psnr, license_):
-    fields = [('name', name), ('scale', scale), ('arch', arch), ('filename', filename), ('url', url),
-              ('sha256', sha256), ('train_data', train_data), ('recipe', recipe), ('psnr', psnr),
-              ('license', license_)]
-    body = ''.join(f'    {key}={value!r},\n' for key, value in fields)
-    return f'ZooEntry(\n{body}),'
+def _plain(value):
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
+def add_to_table(table_path, entry):
+    """Add ``entry`` to the zoo table ``table_path`` (replacing an entry of the same name), atomically."""
+    from aidn_plugin.utils.atomic import write_text
+    from aidn_plugin.zoo.registry import ZooEntry
+    ZooEntry(**entry)  # the same checks the zoo makes when it loads the table
+    table = {'weights': []}
+    if os.path.isfile(table_path):
+        with open(table_path, encoding='utf-8') as handle:
+            table = json.load(handle)
+    table['weights'] = [row for row in table['weights'] if row['name'] != entry['name']] + [entry]
+    write_text(table_path, json.dumps(table, indent=2, ensure_ascii=False) + '\n')
 
 
 def main(argv=None):
@@ -104,6 +115,8 @@ def main(argv=None):
     parser.add_argument('--license', default='Apache-2.0', help='license of the weights; default Apache-2.0')
     parser.add_argument('--psnr', nargs='*', metavar='SET=DB', help='measured Y-PSNR, e.g. Set5=32.18')
     parser.add_argument('--eval', metavar='DIR', help='measure Y-PSNR on DIR/{Set5,Set14,B100} instead')
+    parser.add_argument('--notes', default='', help='anything else a user should know, for the entry')
+    parser.add_argument('--evidence', default='', help='the committed JSON/log behind --psnr, for the entry')
     args = parser.parse_args(argv)
 
     if not re.fullmatch(r'[a-z0-9][a-z0-9_.]*', args.name):
@@ -126,9 +139,16 @@ def main(argv=None):
 
     path, sha256 = save_named_checkpoint(args.out_dir, args.name, clean, arch)
     filename = os.path.basename(path)
-    print(f'wrote {path}\nsha256 {sha256}\n\n# paste into _PUBLISHED in aidn_plugin/zoo.py:')
-    print(zoo_entry_text(args.name, arch['upscale'], arch, filename, f'{args.url_base.rstrip("/")}/{filename}',
-                         sha256, args.train_data, args.recipe, psnr, args.license))
+    defaults = resolve_arch(state_dict)  # what AIDN's defaults give for these tensors
+    overrides = {key: value for key, value in arch.items()
+                 if key == 'upscale' or _plain(value) != _plain(defaults.get(key))}
+    entry = {'name': args.name, 'scale': arch['upscale'], 'arch': overrides, 'filename': filename,
+             'url': f'{args.url_base.rstrip("/")}/{filename}', 'sha256': sha256, 'train_data': args.train_data,
+             'recipe': args.recipe, 'psnr': psnr, 'license': args.license, 'notes': args.notes,
+             'evidence': args.evidence}
+    table = os.path.join(args.out_dir, 'published.json')
+    add_to_table(table, entry)
+    print(f'wrote {path}\nsha256 {sha256}\nentry {args.name} written to {table}')
     return 0
 
 

@@ -165,8 +165,8 @@ def test_unknown_name_on_the_command_line_is_one_line(capsys):
 
 
 def test_publish_weights_end_to_end(tmp_path, torch_home, capsys):
-    """BasicSR checkpoint -> zoo file (params_ema kept, module. stripped, hash-named) -> printed entry
-    -> download from a real server -> the EMA network."""
+    """BasicSR checkpoint -> zoo file (params_ema kept, module. stripped, hash-named) -> its entry in the
+    folder's zoo table -> download from a real server -> the EMA network."""
     plain, ema = tiny_model(seed=21, upscale=3), tiny_model(seed=22, upscale=3)
     ckpt = tmp_path / 'net_g_500000.pth'
     torch.save({'params': {f'module.{k}': v for k, v in plain.state_dict().items()},
@@ -176,16 +176,24 @@ def test_publish_weights_end_to_end(tmp_path, torch_home, capsys):
     assert publish_main([str(ckpt), '--name', 'tiny_x3', '--out-dir', str(out_dir), '--url-base', 'URLBASE',
                          '--arch', 'act_type=lrelu', '--psnr', 'Set5=20.5', '--train-data', 'noise']) == 0
     printed = capsys.readouterr().out
-    (written, ) = out_dir.iterdir()
+    (written, ), table = list(out_dir.glob('*.pth')), out_dir / 'published.json'
+    assert f'entry tiny_x3 written to {table}' in printed
     assert written.name == f'tiny_x3-{zoo.file_sha256(written)[:8]}.pth'
     stored = torch.load(written, weights_only=True)
     assert set(stored) == {'params', 'arch'} and stored['arch']['upscale'] == 3
     assert all(not k.startswith('module.') for k in stored['params'])
     assert torch.equal(stored['params']['conv_first_img.weight'], ema.state_dict()['conv_first_img.weight'])
 
-    entry_text = printed[printed.index('ZooEntry('):].strip().rstrip(',')
+    table_text = table.read_text().replace('URLBASE', 'BASE')
     with file_server({'/rel/' + written.name: (written.read_bytes(), 'ok')}) as (base, _):
-        entry = eval(entry_text.replace('URLBASE', f'{base}/rel'), {'ZooEntry': zoo.ZooEntry})  # noqa: S307
-        assert entry.psnr == {'Set5': 20.5} and entry.train_data == 'noise'
-        model = zoo.load_model('tiny_x3', {'tiny_x3': entry})
+        table.write_text(table_text.replace('BASE', f'{base}/rel'))
+        entries = zoo.registry.load_table(table)
+        entry = entries['tiny_x3']
+        assert entry.psnr == {'Set5': 20.5} and entry.train_data == 'noise' and entry.scale == 3
+        # only what differs from AIDN's defaults is written down (the tiny network's size and scale)
+        assert 'act_type' not in entry.arch and entry.arch['upscale'] == 3
+        model = zoo.load_model('tiny_x3', entries)
     _same_output(model, ema)
+    # publishing again under the same name replaces the entry instead of adding a second one
+    assert publish_main([str(ckpt), '--name', 'tiny_x3', '--out-dir', str(out_dir), '--psnr', 'Set5=20.6']) == 0
+    assert [e.psnr for e in zoo.registry.load_table(table).values()] == [{'Set5': 20.6}]

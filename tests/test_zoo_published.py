@@ -10,16 +10,19 @@ from aidn_plugin import zoo
 from helpers import run, script
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGED = [entry for entry in zoo.ZOO.values() if zoo.packaged_path(entry).is_file()]
+# every published entry is shipped inside the package: a missing file fails its tests instead of
+# silently shrinking this list
+PACKAGED = list(zoo.ZOO.values())
 
 
-def test_aidn_x4_is_shipped():
-    assert 'aidn_x4' in {entry.name for entry in PACKAGED}
+def test_every_scale_is_published():
+    assert {entry.scale for entry in PACKAGED} == {2, 3, 4}
 
 
 @pytest.mark.parametrize('entry', PACKAGED, ids=lambda e: e.name)
 def test_packaged_file_matches_its_entry(entry):
     path = zoo.packaged_path(entry)
+    assert path.is_file(), f'{entry.name}: {path} is missing from the package'
     assert zoo.file_sha256(path) == entry.sha256
     assert path.name == entry.filename
     assert zoo.ensure_local(entry.name, allow_download=False) == path  # no network needed

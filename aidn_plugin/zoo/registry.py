@@ -2,7 +2,7 @@
 
 ``ZOO`` maps a name (``aidn_x4``...) to a :class:`ZooEntry`. A file is looked for, in this order:
 
-1. inside the package (``aidn_plugin/weights/<filename>``, shipped with the wheel),
+1. inside the package (``aidn_plugin/zoo/weights/<filename>``, shipped with the wheel),
 2. in torch hub's cache, ``torch.hub.get_dir()/checkpoints/<filename>`` (``$TORCH_HOME`` respected),
 3. at the entry's URL, downloaded into that cache.
 
@@ -11,10 +11,12 @@ cache folder while hashing; the temp file is renamed to its final name only afte
 removed on any failure (HTTP error, transfer cut short, mismatch, Ctrl-C), so nothing half-written or
 unverified is ever left under the final name.
 
-Adding published weights: run ``scripts/publish_weights.py`` on a BasicSR checkpoint; it writes
-``NAME-<sha256[:8]>.pth`` and prints a ``ZooEntry(...)`` to paste into ``_PUBLISHED`` below.
+The table of published weights is data beside the files it describes: ``weights/published.json``. Adding
+weights: run ``scripts/publish_weights.py`` on a BasicSR checkpoint; it writes ``NAME-<sha256[:8]>.pth`` into
+that folder and adds (or replaces) its entry in the table.
 """
 import hashlib
+import json
 import re
 import urllib.error
 import urllib.request
@@ -36,7 +38,8 @@ class ZooEntry:
     Attributes:
         name (str): the name users type (``aidn_x4``).
         scale (int): upscale factor.
-        arch (dict): AIDN keyword arguments the weights were trained with.
+        arch (dict): the AIDN keyword arguments the weights were trained with that differ from AIDN's
+            defaults (the only place those defaults are written is AIDN's constructor).
         filename (str): ``NAME-<sha256[:8]>.pth`` (BasicSR's naming convention).
         url (str): where to download the file.
         sha256 (str): full sha256 of the file (64 hex digits).
@@ -45,6 +48,8 @@ class ZooEntry:
         psnr (dict): Y-PSNR (dB, border crop = scale) per benchmark set, e.g. ``{'Set5': 32.1, ...}``.
         license (str): license of the weights.
         notes (str): anything else a user should know.
+        evidence (str): the committed file (repository path) holding the ``basicsr test`` run behind
+            ``psnr``.
     """
     name: str
     scale: int
@@ -57,6 +62,7 @@ class ZooEntry:
     psnr: dict = field(default_factory=dict)
     license: str = 'Apache-2.0'
     notes: str = ''
+    evidence: str = ''
 
     def __post_init__(self):
         if not re.fullmatch(r'[0-9a-f]{64}', self.sha256):
@@ -68,69 +74,18 @@ class ZooEntry:
             raise ValueError(f'zoo entry {self.name!r}: arch upscale {self.arch["upscale"]} != scale {self.scale}')
 
 
-# The architecture arguments of the default AIDN (all but upscale), as publish_weights.py records them.
-_AIDN_DEFAULT_ARCH = {'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 32, 'num_block': 8, 'num_out': 3,
-                      'attention': 'cca', 'act_type': 'lrelu', 'edge_operator': 'sobel', 'img_range': 1.0,
-                      'rgb_mean': [0.4488, 0.4371, 0.404]}
-_RELEASE = 'https://github.com/aidn-plugin/aidn-plugin/releases/download/v0.1.0/'
-_SHORT_SCHEDULE_NOTE = ('Short-schedule weights, not the paper\'s results (the published recipe is 500k iterations '
-                        'on DF2K). Shipped inside the package; the release URL is where the same file is to be '
-                        'uploaded.')
+PUBLISHED_TABLE = PACKAGE_WEIGHTS_DIR / 'published.json'
 
-_T291_SUBIMAGES = ('T91 + BSD200 (the classic 291 images) as 5,375 sub-images of 144x144 in LMDB, MATLAB-style '
-                   'bicubic LR (aidn prepare)')
 
-# Published weights, one ZooEntry per row (scripts/publish_weights.py prints rows to paste here).
-_PUBLISHED = (
-    ZooEntry(
-        name='aidn_x2',
-        scale=2,
-        arch=dict(_AIDN_DEFAULT_ARCH, upscale=2),
-        filename='aidn_x2-73011d64.pth',
-        url=_RELEASE + 'aidn_x2-73011d64.pth',
-        sha256='73011d64ca8858e0a51ba3af2428e7e48b9a04303d887af4d7558a100fd3e163',
-        train_data=_T291_SUBIMAGES,
-        recipe='short CPU schedule: options/train_AIDN_x2_T291.yml, 3,000 iterations, batch 16, HR patch 64, '
-               'flips/rotations, L1, Adam 1e-3 (betas 0.9/0.99), cosine to 1e-6, no EMA, seed 0; 2-core CPU '
-               '(mostly one thread), 2026-11-28',
-        psnr={'Set5': 37.30, 'Set14': 32.92, 'B100': 31.72},
-        license='Apache-2.0',
-        notes=_SHORT_SCHEDULE_NOTE,
-    ),
-    ZooEntry(
-        name='aidn_x3',
-        scale=3,
-        arch=dict(_AIDN_DEFAULT_ARCH, upscale=3),
-        filename='aidn_x3-45cbbfe0.pth',
-        url=_RELEASE + 'aidn_x3-45cbbfe0.pth',
-        sha256='45cbbfe031e6034c55b57790820fc662552a641a828bb408b074f7f8302f515b',
-        train_data=_T291_SUBIMAGES,
-        recipe='short CPU schedule: options/train_AIDN_x3_T291.yml, 3,000 iterations, batch 16, HR patch 96, '
-               'flips/rotations, L1, Adam 1e-3 (betas 0.9/0.99), cosine to 1e-6, no EMA, seed 0; 2-core CPU, '
-               '14 min, 2026-11-28',
-        psnr={'Set5': 33.29, 'Set14': 29.64, 'B100': 28.67},
-        license='Apache-2.0',
-        notes=_SHORT_SCHEDULE_NOTE,
-    ),
-    ZooEntry(
-        name='aidn_x4',
-        scale=4,
-        arch=dict(_AIDN_DEFAULT_ARCH, upscale=4),
-        filename='aidn_x4-12550307.pth',
-        url=_RELEASE + 'aidn_x4-12550307.pth',
-        sha256='12550307e88551ef88f9b15d4834219561b0e990271c4348c235bcfca925301b',
-        train_data='T91 + BSD200 (the classic 291 images; 284 of them at least 128 px), whole images, LR made on '
-                   'the fly with MATLAB-style bicubic',
-        recipe='short CPU schedule: 3,000 iterations, batch 16, HR patch 128, flips/rotations, L1, Adam 1e-3 '
-               '(betas 0.9/0.99), cosine to 1e-6, no EMA, seed 0; scripts/benchmark_quality.py defaults, '
-               '2-core CPU, 23 min, 2026-11-28',
-        psnr={'Set5': 31.15, 'Set14': 27.97, 'B100': 27.19},
-        license='Apache-2.0',
-        notes=_SHORT_SCHEDULE_NOTE,
-    ),
-)
+def load_table(path=PUBLISHED_TABLE):
+    """The zoo table in ``path`` (JSON: ``{"weights": [entry, ...]}``, one entry per ZooEntry field) as
+    name -> :class:`ZooEntry`."""
+    with open(path, encoding='utf-8') as handle:
+        rows = json.load(handle)['weights']
+    return {row['name']: ZooEntry(**row) for row in rows}
 
-ZOO = {entry.name: entry for entry in _PUBLISHED}
+
+ZOO = load_table()
 
 
 class UnknownModelError(KeyError):
@@ -268,7 +223,7 @@ def ensure_local(name, table=None, progress=False, allow_download=True):
 
 def load_model(name, table=None, fuse=True, device='cpu', progress=False):
     """Build the AIDN of zoo entry ``name`` with its weights (downloaded if needed); eval mode, fused by
-    default. See :func:`aidn_plugin.weights.load_model` for ``fuse`` and ``device``."""
+    default. See :func:`aidn_plugin.zoo.checkpoints.load_model` for ``fuse`` and ``device``."""
     from aidn_plugin.zoo.checkpoints import load_model as load_file
     entry = get_entry(name, table)
     path = ensure_local(name, table, progress=progress)
