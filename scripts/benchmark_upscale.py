@@ -28,7 +28,8 @@ import aidn_plugin  # noqa: F401  (compat layer before BasicSR)
 from aidn_plugin.archs.aidn_arch import AIDN
 from aidn_plugin.archs.complexity import parse_size
 from aidn_plugin.inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, tile_count
-from aidn_plugin.zoo.checkpoints import resolve_arch, save_checkpoint
+from aidn_plugin.archs.aidn_spec import resolve_arch
+from aidn_plugin.zoo.checkpoints import save_checkpoint
 
 CLI = [sys.executable, '-m', 'aidn_plugin.cli.aidn_cli']
 

@@ -27,8 +27,8 @@ import torch
 import yaml
 
 import aidn_plugin  # noqa: F401  (compat layer before BasicSR)
-from aidn_plugin.zoo.checkpoints import (CheckpointError, model_from_state_dict, read_checkpoint, resolve_arch,
-                                         save_named_checkpoint)
+from aidn_plugin.archs.aidn_spec import CheckpointError, model_from_state_dict, resolve_arch
+from aidn_plugin.zoo.checkpoints import read_checkpoint, save_named_checkpoint
 
 EVAL_SETS = ('Set5', 'Set14', 'B100')
 

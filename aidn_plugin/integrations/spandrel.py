@@ -16,7 +16,7 @@ from spandrel import MAIN_REGISTRY, Architecture, ArchSupport, ImageModelDescrip
 from spandrel.util import KeyCondition
 
 from aidn_plugin.archs.aidn_arch import AIDN
-from aidn_plugin.zoo.checkpoints import REQUIRED_KEYS, resolve_arch
+from aidn_plugin.archs.aidn_spec import REQUIRED_KEYS, resolve_arch
 
 ARCH_ID = 'AIDN'
 

@@ -20,39 +20,24 @@ Architecture arguments come from three places, later ones filling in what earlie
   ``cca`` vs ``ca`` attention, ``img_range``, ``rgb_mean``);
 * the defaults of :class:`~aidn_plugin.archs.aidn_arch.AIDN` for anything still open.
 
+(What the tensors say is the architecture's own knowledge: ``aidn_plugin.archs.aidn_spec``.)
+
 A stored or hinted value that contradicts the tensors is an error, as is a checkpoint of another
 architecture or of another scale than the caller asked for. Every error is a :class:`CheckpointError`
 whose one-line message names the file and says what was found.
 """
-import inspect
 import json
-import math
 import os
 import re
 
 import torch
 
-from aidn_plugin.archs.aidn_arch import AIDN, SUPPORTED_SCALES
+from aidn_plugin.archs.aidn_spec import CheckpointError, check_arch_args, model_from_state_dict
 from aidn_plugin.utils.atomic import atomic_torch_save, write_bytes
 
 ARCH_KEY = 'arch'  # where publish_weights stores the architecture arguments in a .pth file
 SAFETENSORS_ARCH_KEY = 'aidn_arch'  # the same, as JSON, in the metadata of a .safetensors file
 PARAM_KEYS = ('params_ema', 'params')
-
-# Keys every AIDN state dict has, whatever its configuration (used to recognise one).
-REQUIRED_KEYS = ('conv_first_img.weight', 'conv_first_edge.weight', 'conv_first_fuse.weight',
-                 'body.0.distill.0.weight', 'body.0.refine.0.conv3x3.weight', 'body.0.fuse_conv.weight',
-                 'upsampler.0.weight')
-
-ARCH_DEFAULTS = {
-    name: param.default
-    for name, param in inspect.signature(AIDN.__init__).parameters.items() if name != 'self'
-}
-
-
-class CheckpointError(ValueError):
-    """A file that cannot be used as AIDN weights; the message names the file and what was found."""
-
 
 def _first_line(error):
     text = str(error).strip().splitlines()
@@ -143,102 +128,12 @@ def extract_state_dict(obj, source='checkpoint'):
     return _strip_module_prefix(state_dict), stored
 
 
+def _check_stored_arch(stored, source):
+    return check_arch_args(stored, source, ARCH_KEY)
+
+
 def _strip_module_prefix(state_dict):
     return {(k[len('module.'):] if k.startswith('module.') else k): v for k, v in state_dict.items()}
-
-
-def _check_stored_arch(stored, source):
-    if not isinstance(stored, dict):
-        raise CheckpointError(f'{source}: {ARCH_KEY!r} must be a dict of AIDN arguments, found {type(stored).__name__}')
-    unknown = sorted(set(stored) - set(ARCH_DEFAULTS))
-    if unknown:
-        raise CheckpointError(f'{source}: {ARCH_KEY!r} has unknown AIDN argument(s) {", ".join(unknown)}')
-    return dict(stored)
-
-
-def infer_arch(state_dict, source='checkpoint'):
-    """The AIDN arguments that the tensors of ``state_dict`` fix.
-
-    Returns:
-        dict: ``num_in_ch``, ``num_out_ch``, ``num_feat``, ``num_block``, ``upscale``, ``num_out``,
-        ``deploy`` and ``attention`` (``'none'`` when the blocks have none, else ``None``: present, but
-        ``cca`` and ``ca`` have the same tensors).
-
-    Raises:
-        CheckpointError: not an AIDN state dict, or tensors of inconsistent shapes.
-    """
-    missing = [k for k in REQUIRED_KEYS if k not in state_dict]
-    if missing:
-        sample = ', '.join(list(state_dict)[:3])
-        raise CheckpointError(f'{source}: not an AIDN checkpoint: no {missing[0]!r} among its {len(state_dict)} '
-                              f'tensors (first keys: {sample})')
-    first = state_dict['conv_first_img.weight']
-    num_feat, num_in_ch = int(first.shape[0]), int(first.shape[1])
-    num_block = 0
-    while f'body.{num_block}.fuse_conv.weight' in state_dict:
-        num_block += 1
-    up_channels = int(state_dict['upsampler.0.weight'].shape[0])
-    scale = math.isqrt(up_channels // num_in_ch) if up_channels % num_in_ch == 0 else 0
-    if scale * scale * num_in_ch != up_channels or scale not in SUPPORTED_SCALES:
-        raise CheckpointError(f'{source}: upsampler.0.weight has {up_channels} output channels, which is not '
-                              f'{num_in_ch} x scale^2 for a scale in {SUPPORTED_SCALES}')
-    fusion = state_dict.get('fusion.weight')
-    return {
-        'num_in_ch': num_in_ch,
-        'num_out_ch': num_in_ch,
-        'num_feat': num_feat,
-        'num_block': num_block,
-        'upscale': scale,
-        'num_out': int(fusion.shape[0]) if fusion is not None else 1,
-        'attention': None if 'body.0.attention.squeeze.weight' in state_dict else 'none',
-        'deploy': 'body.0.refine.0.conv1x3.weight' not in state_dict,
-    }
-
-
-def resolve_arch(state_dict, stored=None, hints=None, source='checkpoint'):
-    """Full AIDN keyword arguments for ``state_dict``: tensors, then ``stored`` (from the file), then
-    ``hints`` (from the caller), then AIDN's defaults. A stored or hinted value that contradicts the
-    tensors raises :class:`CheckpointError`."""
-    inferred = infer_arch(state_dict, source)
-    args = dict(ARCH_DEFAULTS)
-    for origin, values in (('stored in the file', stored or {}), ('expected', hints or {})):
-        for key, value in values.items():
-            if key not in ARCH_DEFAULTS:
-                raise CheckpointError(f'{source}: unknown AIDN argument {key!r} ({origin})')
-            if key == 'deploy':
-                continue  # fused or not is a property of the tensors, never a contradiction
-            found = inferred.get(key)
-            if key == 'attention' and found is None:
-                found = value if value != 'none' else 'cca or ca'
-            if key in inferred and found != value:
-                raise CheckpointError(f'{source}: {key}={value!r} {origin}, but the tensors are of an AIDN with '
-                                      f'{key}={found!r}')
-            args[key] = list(value) if key == 'rgb_mean' else value
-    for key, value in inferred.items():
-        if value is not None:
-            args[key] = value
-    return args
-
-
-def model_from_state_dict(state_dict, stored=None, hints=None, source='checkpoint'):
-    """Build AIDN with the resolved arguments and load ``state_dict`` strictly. Returns the model in
-    eval mode, in the form the tensors have (fused when they are)."""
-    args = resolve_arch(state_dict, stored, hints, source)
-    try:
-        model = AIDN(**args)
-    except ValueError as error:
-        raise CheckpointError(f'{source}: {error}') from None
-    try:
-        model.load_state_dict(state_dict, strict=True)
-    except RuntimeError as error:
-        detail = ' '.join(str(error).split())
-        raise CheckpointError(f'{source}: tensors do not fit AIDN({_describe(args)}): {detail[:300]}') from None
-    return model.eval()
-
-
-def _describe(args):
-    keys = ('num_in_ch', 'num_feat', 'num_block', 'upscale', 'num_out', 'attention')
-    return ', '.join(f'{k}={args[k]!r}' for k in keys)
 
 
 def load_model(path, scale=None, arch=None, fuse=True, device='cpu'):
@@ -293,3 +188,7 @@ def save_named_checkpoint(folder, name, state_dict, arch):
     path = os.path.join(folder, f'{name}-{sha256[:8]}.pth')
     write_bytes(path, data)
     return path, sha256
+
+
+__all__ = ['ARCH_KEY', 'CheckpointError', 'PARAM_KEYS', 'SAFETENSORS_ARCH_KEY', 'extract_state_dict', 'load_model',
+           'read_checkpoint', 'save_checkpoint', 'save_named_checkpoint']

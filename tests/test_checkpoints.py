@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from aidn_plugin.archs.aidn_arch import AIDN
-from aidn_plugin.zoo.checkpoints import (CheckpointError, infer_arch, load_model, read_checkpoint, resolve_arch,
-                                 save_checkpoint)
+from aidn_plugin.archs.aidn_spec import infer_arch, resolve_arch
+from aidn_plugin.zoo.checkpoints import CheckpointError, load_model, read_checkpoint, save_checkpoint
 from zoo_helpers import TINY, tiny_model
 from zoo_helpers import single_thread  # noqa: F401  (autouse fixture: one torch thread)
 
