@@ -3,7 +3,7 @@ import os
 import sys
 from importlib import import_module
 
-from aidn_plugin import __version__
+from aidn_plugin.version import __version__
 from aidn_plugin.cli.errors import OneLineParser, UsageError, fail
 
 

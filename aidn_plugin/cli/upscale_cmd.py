@@ -12,7 +12,7 @@ import time
 
 from aidn_plugin.cli.errors import UsageError
 from aidn_plugin.cli.model_options import add_model_arguments, load_model_from_args
-from aidn_plugin.inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
+from aidn_plugin.inference.tile_plan import DEFAULT_OVERLAP, DEFAULT_TILE
 
 PROG = 'aidn upscale'
 
@@ -107,7 +107,7 @@ def _upscale_one(model, source, target, args, show_progress):
 
 def run(args):
     from aidn_plugin.utils.image_files import collect_inputs
-    from aidn_plugin.inference.tiling import check_tiling
+    from aidn_plugin.inference.tile_plan import check_tiling
     try:
         check_tiling(args.tile, args.tile_overlap)
     except ValueError as error:

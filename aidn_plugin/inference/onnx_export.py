@@ -22,8 +22,6 @@ or the export fails and nothing is written.
 """
 import warnings
 
-import torch
-
 from aidn_plugin.utils.atomic import staged_file
 
 DEFAULT_OPSET = 17
@@ -56,6 +54,7 @@ def export_onnx(model, path, opset=DEFAULT_OPSET, tolerance=DEFAULT_TOLERANCE, c
     """
     import onnx
     import onnxruntime
+    import torch
 
     model = model.float().cpu().eval()
     in_ch = getattr(model, 'num_in_ch', 3)

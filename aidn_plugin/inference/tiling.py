@@ -12,52 +12,14 @@ image and the result is identical to an untiled run.
 Peak memory = the network's activations for one tile (fixed by ``tile``) + the LR input as float32 + the
 output in the image's own dtype (uint8 / uint16); no full-size float output is ever held.
 """
-import math
-
 import numpy as np
 import torch
 
-DEFAULT_TILE = 192
-DEFAULT_OVERLAP = 16
+from aidn_plugin.inference.tile_plan import (DEFAULT_OVERLAP, DEFAULT_TILE, check_tiling, tile_count,  # noqa: F401
+                                            tile_windows)
 
 # BT.601 luma: a grey image run through an RGB network is returned grey with these weights.
 _LUMA = (0.299, 0.587, 0.114)
-
-
-def check_tiling(tile, overlap):
-    """Raise ValueError unless ``tile`` (0 = no tiling) and ``overlap`` make a valid grid."""
-    if not isinstance(tile, int) or tile < 0:
-        raise ValueError(f'tile must be a whole number of LR pixels >= 0 (0 = no tiling), got {tile!r}')
-    if not isinstance(overlap, int) or overlap < 0:
-        raise ValueError(f'tile overlap must be a whole number of LR pixels >= 0, got {overlap!r}')
-    if tile and tile <= 2 * overlap:
-        raise ValueError(f'tile ({tile}) must be larger than twice the overlap ({overlap})')
-
-
-def tile_windows(length, tile, overlap):
-    """Split one axis of ``length`` LR pixels.
-
-    Args:
-        length (int): image height or width.
-        tile (int): largest network input along this axis; 0 = no tiling.
-        overlap (int): context pixels read beyond each core, on each side.
-
-    Returns:
-        list[tuple]: (in_start, in_end, core_start, core_end) per tile; the cores partition [0, length)
-        into nearly equal parts and in_end - in_start <= tile.
-    """
-    check_tiling(tile, overlap)
-    if tile == 0 or length <= tile:
-        return [(0, length, 0, length)]
-    count = math.ceil(length / (tile - 2 * overlap))
-    bounds = [i * length // count for i in range(count + 1)]
-    return [(max(0, start - overlap), min(length, end + overlap), start, end)
-            for start, end in zip(bounds[:-1], bounds[1:])]
-
-
-def tile_count(height, width, tile=DEFAULT_TILE, overlap=DEFAULT_OVERLAP):
-    """Number of network passes for an LR image of ``height`` x ``width``."""
-    return len(tile_windows(height, tile, overlap)) * len(tile_windows(width, tile, overlap))
 
 
 def iter_tiles(model, lr, tile=DEFAULT_TILE, overlap=DEFAULT_OVERLAP):
