@@ -146,6 +146,14 @@ def _resume_state_path(opt):
     return opt['path']['resume_state']
 
 
+def parse_option_value(text):
+    """A ``--force_yml`` value parsed exactly as BasicSR's ``parse_options`` will parse it (BasicSR keeps
+    that parser private: ``basicsr.utils.options._postprocess_yml_value``; this is the one place the
+    package reaches into it)."""
+    from basicsr.utils.options import _postprocess_yml_value
+    return _postprocess_yml_value(text)
+
+
 def apply():
     """Apply every needed workaround; safe to call repeatedly, before or after ``import basicsr``."""
     patch_torchvision_functional_tensor()
@@ -156,5 +164,5 @@ def apply():
     return applied()
 
 
-__all__ = ['apply', 'applied', 'patch_torchvision_functional_tensor', 'patch_cpu_distributed_init',
+__all__ = ['apply', 'applied', 'parse_option_value', 'patch_torchvision_functional_tensor', 'patch_cpu_distributed_init',
            'patch_cpu_ddp_wrapping', 'patch_cpu_resume_state']

@@ -42,7 +42,7 @@ def load_option_file(path):
 def apply_force_yml(opt, entries):
     """Apply ``--force_yml a:b:c=value`` overrides in place, as BasicSR's parse_options will, so the checks
     see the options the run will use."""
-    from basicsr.utils.options import _postprocess_yml_value  # BasicSR's own value parsing
+    from aidn_plugin.compat import parse_option_value
     for entry in entries or ():
         if entry.count('=') != 1:
             raise UsageError(f'--force_yml {entry!r}: expected KEY:SUBKEY=VALUE')
@@ -55,7 +55,7 @@ def apply_force_yml(opt, entries):
             node = node[key]
         if not isinstance(node, dict):
             raise UsageError(f"--force_yml {entry!r}: {':'.join(parents)!r} is not a mapping")
-        node[leaf] = _postprocess_yml_value(value)
+        node[leaf] = parse_option_value(value)
 
 
 def check_option_file(path, subcommand, args, world_size=None):
@@ -107,20 +107,33 @@ def _datasets(opt):
 
 
 def _check_dataroots(path, opt):
+    """Every missing path at once, so that one run shows everything to fix."""
+    missing = []
     for phase, dataset in _datasets(opt):
         for key in DATAROOT_KEYS:
             value = dataset.get(key)
-            if value is None:
-                continue
-            if not os.path.exists(os.path.expanduser(str(value))):
-                raise UsageError(f'{path}: datasets.{phase}.{key} does not exist: {value}')
+            if value is not None and not os.path.exists(os.path.expanduser(str(value))):
+                missing.append(f'datasets.{phase}.{key} ({value})')
+    if len(missing) == 1:
+        raise UsageError(f'{path}: {missing[0].replace(" (", " does not exist: ", 1)[:-1]}')
+    if missing:
+        raise UsageError(f'{path}: {len(missing)} paths do not exist: {"; ".join(missing)}')
 
 
 def _check_scale(path, opt):
-    upscale = opt['network_g'].get('upscale')
+    """The one check of the training/test scale: it agrees with the network's, and AIDN supports it (the
+    architecture's own list, ``SUPPORTED_SCALES``)."""
+    network = opt['network_g'] or {}
+    upscale = network.get('upscale')
     scale = opt.get('scale')
     if upscale is not None and scale is not None and upscale != scale:
         raise UsageError(f'{path}: scale is {scale} but network_g.upscale is {upscale}; they must agree')
+    if network.get('type') == 'AIDN':
+        from aidn_plugin.archs.aidn_arch import SUPPORTED_SCALES
+        for key, value in (('scale', scale), ('network_g.upscale', upscale)):
+            if value is not None and value not in SUPPORTED_SCALES:
+                raise UsageError(f'{path}: {key} is {value!r}; AIDN supports the scales '
+                                 f'{", ".join(map(str, SUPPORTED_SCALES))}')
 
 
 def _resolved_num_gpu(opt):

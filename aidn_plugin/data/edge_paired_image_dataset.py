@@ -10,7 +10,7 @@ from basicsr.utils import FileClient, bgr2ycbcr, img2tensor
 from basicsr.utils.registry import DATASET_REGISTRY
 
 from aidn_plugin.utils import image_io as imageio
-from aidn_plugin.data.lmdb_client import LmdbClient
+from aidn_plugin.data.lmdb_client import LmdbClient, stored_keys
 from aidn_plugin.utils.meta_info import lmdb_keys, read_meta_info
 from aidn_plugin.edges import EDGE_OPERATORS, check_edge_png, decode_edge_png, edge_map
 from aidn_plugin.utils.bicubic import bicubic_downscale
@@ -154,6 +154,14 @@ class EdgePairedImageDataset(data.Dataset):
             if missing:
                 raise DatasetError(f'{root}: key {missing[0]!r} is not in its meta_info.txt '
                                    f'({len(missing)} of {len(keys)} keys missing)')
+            # meta_info.txt can list keys the LMDB does not hold (an interrupted or edited build): find out
+            # now, in one line, rather than mid-training with a traceback
+            stored = stored_keys(root, **{k: v for k, v in self.file_client_opt.items()
+                                          if k not in ('db_paths', 'client_keys')})
+            absent = [k for k in keys if k not in stored]
+            if absent:
+                raise DatasetError(f'{root}: key {absent[0]!r} is listed in its meta_info.txt but not stored in '
+                                   f'the LMDB ({len(absent)} of {len(keys)} keys absent)')
         return [dict(gt=k, lq=k if self.lq_root else None, edge=k if self.edge_root else None) for k in keys]
 
     def _disk_paths(self):

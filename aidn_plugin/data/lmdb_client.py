@@ -29,6 +29,12 @@ def open_environment(path, **options):
     return env
 
 
+def stored_keys(path, **options):
+    """The set of keys (str) an LMDB folder holds, read without reading the values."""
+    with open_environment(path, **options).begin(write=False) as txn:
+        return {key.decode('ascii') for key in txn.cursor().iternext(keys=True, values=False)}
+
+
 class LmdbClient:
     """``get(key, client_key)`` like BasicSR's ``FileClient('lmdb', db_paths=..., client_keys=...)``."""
 
@@ -40,4 +46,4 @@ class LmdbClient:
             return txn.get(str(key).encode('ascii'))
 
 
-__all__ = ['LmdbClient', 'open_environment']
+__all__ = ['LmdbClient', 'open_environment', 'stored_keys']
