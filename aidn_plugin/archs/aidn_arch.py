@@ -1,6 +1,6 @@
 """AIDN: Asymmetric Information Distillation Network (our reconstruction, see README "Architecture").
 
-Data flow (DESIGN.md section 3):
+Data flow (README "Architecture" and docs/architecture.md):
     LR image x and its edge image e
       -> dual-input shallow features (conv3x3 on x, conv3x3 on e, 1x1 fuse to C channels)
       -> N asymmetric information distillation blocks (AIDB)
@@ -126,14 +126,17 @@ class AIDB(nn.Module):
         channels (int): feature channels C.
         attention (str): ``cca`` (contrast-aware channel attention), ``ca`` or ``none``.
         act_type (str): activation, one of ``ACTIVATIONS``.
-        deploy (bool): build the asymmetric units in their fused form.
+        deploy (bool): build the asymmetric units in their fused form (one 3x3 convolution each).
+        asymmetric (bool): ``False`` trains plain 3x3 convolutions in their place (the ablation: the same
+            deploy cost, no 1x3/3x1 branches).
     """
 
-    def __init__(self, channels, attention='cca', act_type='lrelu', deploy=False):
+    def __init__(self, channels, attention='cca', act_type='lrelu', deploy=False, asymmetric=True):
         super().__init__()
         distilled = channels // 2
         self.distill = nn.ModuleList(nn.Conv2d(channels, distilled, 1) for _ in range(3))
-        self.refine = nn.ModuleList(AsymmetricConvUnit(channels, deploy) for _ in range(3))
+        # a plain 3x3 unit is exactly an asymmetric unit's fused form
+        self.refine = nn.ModuleList(AsymmetricConvUnit(channels, deploy or not asymmetric) for _ in range(3))
         self.last = nn.Conv2d(channels, distilled, 3, padding=1)
         self.fuse_conv = nn.Conv2d(distilled * 4, channels, 1)
         if attention == 'none':
@@ -182,6 +185,11 @@ class AIDN(nn.Module):
         act_type (str): ``lrelu`` (slope 0.05), ``relu``, ``gelu`` or ``silu``. Default ``lrelu``.
         edge_operator (str): ``sobel``, ``scharr`` or ``laplacian``, used when forward gets no edge.
             Default ``sobel``.
+        edge_input (bool): ``False`` builds AIDN without the edge branch at all (no ``conv_first_edge``;
+            an ``edge`` given to forward is ignored and none is computed): the ablation of the edge input.
+            Default True.
+        asymmetric (bool): ``False`` uses plain 3x3 convolutions in place of the asymmetric units (the
+            ablation: same deploy cost, no 1x3/3x1 training branches). Default True.
         img_range (float): pixel value range the network sees. Default 1.
         rgb_mean (tuple): mean subtracted from the input before the first convolution (DIV2K's mean).
         deploy (bool): build every asymmetric unit already fused (the form ``fuse()`` produces; load fused
@@ -198,6 +206,8 @@ class AIDN(nn.Module):
                  attention='cca',
                  act_type='lrelu',
                  edge_operator='sobel',
+                 edge_input=True,
+                 asymmetric=True,
                  img_range=1.,
                  rgb_mean=(0.4488, 0.4371, 0.4040),
                  deploy=False):
@@ -207,6 +217,7 @@ class AIDN(nn.Module):
         self.num_in_ch = num_in_ch
         self.upscale = upscale
         self.edge_operator = edge_operator
+        self.edge_input = edge_input
         self.img_range = img_range
         mean = rgb_mean if num_in_ch == 3 else (sum(rgb_mean) / len(rgb_mean), )
         self.register_buffer('mean', torch.tensor(mean, dtype=torch.float32).view(1, num_in_ch, 1, 1),
@@ -214,20 +225,23 @@ class AIDN(nn.Module):
         self.taps = _tap_indices(num_block, num_out)
 
         self.conv_first_img = nn.Conv2d(num_in_ch, num_feat, 3, padding=1)
-        self.conv_first_edge = nn.Conv2d(1, num_feat, 3, padding=1)
-        self.conv_first_fuse = nn.Conv2d(num_feat * 2, num_feat, 1)
-        self.body = nn.ModuleList(AIDB(num_feat, attention, act_type, deploy) for _ in range(num_block))
+        if edge_input:
+            self.conv_first_edge = nn.Conv2d(1, num_feat, 3, padding=1)
+        self.conv_first_fuse = nn.Conv2d(num_feat * (2 if edge_input else 1), num_feat, 1)
+        self.body = nn.ModuleList(AIDB(num_feat, attention, act_type, deploy, asymmetric) for _ in range(num_block))
         self.upsampler = nn.Sequential(
             nn.Conv2d(num_feat, num_out_ch * upscale * upscale, 3, padding=1), nn.PixelShuffle(upscale))
         self.fusion = nn.Conv2d(num_out_ch * num_out, num_out, 3, padding=1) if num_out > 1 else None
 
     def forward(self, x, edge=None):
         _check_input(x, edge, self.num_in_ch)
-        if edge is None:
-            edge = edges.edge_map(x, self.edge_operator)
+        shallow = (x - self.mean) * self.img_range
+        if self.edge_input:
+            if edge is None:
+                edge = edges.edge_map(x, self.edge_operator)
+            shallow = torch.cat((shallow, edge), dim=1)
 
         # Features run channels-last: oneDNN's convolutions then read and write them without reordering.
-        shallow = torch.cat(((x - self.mean) * self.img_range, edge), dim=1)
         feat = F.conv2d(shallow.contiguous(memory_format=torch.channels_last), *self._shallow_kernel(), padding=1)
         tap_outputs = []
         for index, block in enumerate(self.body):
@@ -260,13 +274,15 @@ class AIDN(nn.Module):
         """(weight, bias) of one 3x3 convolution over [image - mean, edge] equal to the dual-input shallow
         features: conv3x3 on the image and on the edge, concatenated, then the 1x1 fuse. All three are
         linear with zero padding, so the composition is exact; it replaces three convolutions and a
-        concatenation of 2 * num_feat channels."""
+        concatenation of 2 * num_feat channels. Without the edge input, the image branch and the fuse."""
         channels = self.conv_first_img.out_channels
         fuse = self.conv_first_fuse.weight.flatten(1)
-        weight = torch.cat((torch.einsum('oc,cikl->oikl', fuse[:, :channels], self.conv_first_img.weight),
-                            torch.einsum('oc,cikl->oikl', fuse[:, channels:], self.conv_first_edge.weight)), dim=1)
-        bias = (fuse[:, :channels] @ self.conv_first_img.bias + fuse[:, channels:] @ self.conv_first_edge.bias +
-                self.conv_first_fuse.bias)
+        weight = torch.einsum('oc,cikl->oikl', fuse[:, :channels], self.conv_first_img.weight)
+        bias = fuse[:, :channels] @ self.conv_first_img.bias + self.conv_first_fuse.bias
+        if self.edge_input:
+            weight = torch.cat((weight, torch.einsum('oc,cikl->oikl', fuse[:, channels:],
+                                                     self.conv_first_edge.weight)), dim=1)
+            bias = bias + fuse[:, channels:] @ self.conv_first_edge.bias
         return weight, bias
 
     def fuse(self):

@@ -21,7 +21,7 @@ ARCH_DEFAULTS = {
 }
 
 # Keys every AIDN state dict has, whatever its configuration (used to recognise one).
-REQUIRED_KEYS = ('conv_first_img.weight', 'conv_first_edge.weight', 'conv_first_fuse.weight',
+REQUIRED_KEYS = ('conv_first_img.weight', 'conv_first_fuse.weight',
                  'body.0.distill.0.weight', 'body.0.refine.0.conv3x3.weight', 'body.0.fuse_conv.weight',
                  'upsampler.0.weight')
 
@@ -45,8 +45,9 @@ def infer_arch(state_dict, source='checkpoint'):
 
     Returns:
         dict: ``num_in_ch``, ``num_out_ch``, ``num_feat``, ``num_block``, ``upscale``, ``num_out``,
-        ``deploy`` and ``attention`` (``'none'`` when the blocks have none, else ``None``: present, but
-        ``cca`` and ``ca`` have the same tensors).
+        ``deploy``, ``edge_input`` and ``attention`` (``'none'`` when the blocks have none, else ``None``:
+        present, but ``cca`` and ``ca`` have the same tensors). ``asymmetric`` is not inferred: plain 3x3
+        units have the tensors of fused asymmetric ones, and ``deploy`` builds either.
 
     Raises:
         CheckpointError: not an AIDN state dict, or tensors of inconsistent shapes.
@@ -76,6 +77,7 @@ def infer_arch(state_dict, source='checkpoint'):
         'num_out': int(fusion.shape[0]) if fusion is not None else 1,
         'attention': None if 'body.0.attention.squeeze.weight' in state_dict else 'none',
         'deploy': 'body.0.refine.0.conv1x3.weight' not in state_dict,
+        'edge_input': 'conv_first_edge.weight' in state_dict,
     }
 
 
