@@ -1,9 +1,7 @@
-"""The benchmark scripts' building blocks (scripts/peers.py, benchmark_speed.py, benchmark_quality.py,
-plot_benchmarks.py) on tiny inputs: real networks, real profiler, real ``basicsr train/test`` runs."""
+"""The benchmarks' building blocks (scripts/bench/: peers, speed, quality, plot) on tiny inputs: real networks, real profiler, real ``basicsr train/test`` runs."""
 import json
 import math
 import os
-import sys
 from pathlib import Path
 
 import cv2
@@ -14,13 +12,10 @@ import yaml
 
 from helpers import call_main, write_photo_crops
 
-SCRIPTS = Path(__file__).resolve().parent.parent / 'scripts'
-sys.path.insert(0, str(SCRIPTS))
-
-import benchmark_quality  # noqa: E402
-import benchmark_speed  # noqa: E402
-import peers  # noqa: E402
-import plot_benchmarks  # noqa: E402
+from scripts.bench import peers
+from scripts.bench import plot as plot_benchmarks
+from scripts.bench import quality as benchmark_quality
+from scripts.bench import speed as benchmark_speed
 
 TINY_SPEED = dict(size=(64, 32), scale=4, repeats=2, warmup=1, train_batch=2, train_patch=8, train_repeats=2,
                   matmul_size=32, profile_rows=5, log=lambda *a: None)

@@ -1,8 +1,8 @@
 """Wall time and peak memory of ``aidn upscale`` at several image sizes (default tiling).
 
-    python scripts/benchmark_upscale.py                          # 960x540 and 1920x1080 inputs, x4
-    python scripts/benchmark_upscale.py --sizes 480x270 960x540 --untiled 960x540 --json results/upscale.json
-    python scripts/benchmark_upscale.py -m aidn_x4               # zoo weights instead of random ones
+    python -m scripts.bench.upscale                       # 960x540 and 1920x1080 inputs, x4
+    python -m scripts.bench.upscale --sizes 480x270 960x540 --untiled 960x540 --json results/upscale.json
+    python -m scripts.bench.upscale -m aidn_x4               # zoo weights instead of random ones
 
 Each run is a fresh child process (``python -m aidn_plugin.cli.aidn_cli upscale ...``), so its peak RSS
 (``os.wait4`` -> ``ru_maxrss``) covers the whole command: interpreter, torch, BasicSR, the model, the

@@ -7,21 +7,19 @@
   after each validation set, writes its mean metrics to ``<results_root>/metrics_<set>.json``, so the
   benchmark reads numbers rather than parsing logs.
 
-    python scripts/quality_entry.py train -opt OPTIONS.yml [basicsr flags]
-    python scripts/quality_entry.py test -opt OPTIONS.yml
+    python -m scripts.bench.quality_entry train -opt OPTIONS.yml [basicsr flags]
+    python -m scripts.bench.quality_entry test -opt OPTIONS.yml
 """
 import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import aidn_plugin  # noqa: E402,F401
-import peers  # noqa: E402
-from aidn_plugin.cli.basicsr_cli import main  # noqa: E402
-from aidn_plugin.models import AIDNModel  # noqa: E402
-from basicsr.utils.registry import MODEL_REGISTRY  # noqa: E402
-from bench_io import write_json_atomic  # noqa: E402
+import aidn_plugin  # noqa: F401  (compat layer before BasicSR)
+from aidn_plugin.cli.basicsr_cli import main
+from aidn_plugin.models import AIDNModel
+from basicsr.utils.registry import MODEL_REGISTRY
+from scripts.bench import peers
+from scripts.bench.report_io import write_json_atomic
 
 peers.register_safmn()
 

@@ -2,12 +2,12 @@
 the same data, seeds, iterations, batch, patch, optimizer and schedule, then Y-PSNR/SSIM at x4 through
 ``basicsr test``, as mean +- standard deviation over seeds.
 
-    python scripts/benchmark_quality.py                                  # AIDN and SAFMN, seeds 0 1 2 (hours)
-    python scripts/benchmark_quality.py --iters 12000 --seeds 0 --report-name quality_12k     # 4x schedule
-    python scripts/benchmark_quality.py --models aidn aidn_noedge aidn_plain aidn_onetap aidn_noatt \
+    python -m scripts.bench.quality                                      # AIDN and SAFMN, seeds 0 1 2 (hours)
+    python -m scripts.bench.quality --iters 12000 --seeds 0 --report-name quality_12k     # 4x schedule
+    python -m scripts.bench.quality --models aidn aidn_noedge aidn_plain aidn_onetap aidn_noatt \
         --iters 1500 --report-name ablation                             # the ablation
-    python scripts/benchmark_quality.py --no-train                       # only rebuild the table
-    python scripts/benchmark_quality.py --iters 50000 --batch 64 --patch 192 --workers 8 --threads 8   # a GPU
+    python -m scripts.bench.quality --no-train                           # only rebuild the table
+    python -m scripts.bench.quality --iters 50000 --batch 64 --patch 192 --workers 8 --threads 8   # a GPU
 
 A campaign of *cells*: one cell is one (network, seed, recipe) training and its test. A finished cell writes
 ``<cells-dir>/<experiment>.json`` (commit it: it is the evidence) and is skipped when the script runs again;
@@ -27,7 +27,7 @@ What one cell does:
    warm-up, ``--batch`` random ``--patch`` crops with flips and rotations, EMA ``--ema-decay`` (0 = none: an
    EMA of 0.999 needs far more iterations than a CPU budget to leave its random start). SAFMN's own
    learning rate (1e-3) is the default, so the peer gets its published setting.
-3. ``basicsr train`` (``scripts/quality_entry.py``: the ``basicsr`` command plus SAFMN in BasicSR's
+3. ``basicsr train`` (``scripts/bench/quality_entry.py``: the ``basicsr`` command plus SAFMN in BasicSR's
    registry), run in the work folder with ``--auto_resume``.
 4. ``basicsr test`` of the final ``net_g_latest.pth`` on ``--sets`` under ``--test-root``
    (``<set>/HR`` and ``<set>/LR_bicubic/X4/<name>x4.png``): Y-channel PSNR/SSIM, border crop 4.
@@ -60,11 +60,9 @@ import time
 
 import yaml
 
-SCRIPTS = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(SCRIPTS)
-sys.path.insert(0, SCRIPTS)
+from scripts.bench.report_io import machine_info, write_json_atomic, write_text_atomic
 
-from bench_io import machine_info, write_json_atomic, write_text_atomic  # noqa: E402
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 SCALE = 4
 NETWORKS = {
@@ -206,10 +204,12 @@ def write_yaml(path, options):
 
 # ------------------------------------------------------------------------------------------------- runs
 def run_basicsr(phase, option_file, work_dir, threads, log_name=None, extra=()):
-    """``quality_entry.py <phase> -opt option_file`` in ``work_dir``; raises BenchmarkError on failure.
-    Returns the wall time in seconds."""
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    command = [sys.executable, os.path.join(SCRIPTS, 'quality_entry.py'), phase, '-opt', option_file, *extra]
+    """``python -m scripts.bench.quality_entry <phase> -opt option_file`` in ``work_dir``; raises
+    BenchmarkError on failure. Returns the wall time in seconds."""
+    # the run's working folder is work_dir, so the repository goes on its module path explicitly
+    path = os.pathsep.join(p for p in (REPO, os.environ.get('PYTHONPATH')) if p)
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONPATH=path)
+    command = [sys.executable, '-m', 'scripts.bench.quality_entry', phase, '-opt', option_file, *extra]
     start = time.time()
     if log_name:
         log_path = os.path.join(work_dir, log_name)
@@ -238,7 +238,7 @@ def read_metrics(results_root, sets):
 
 
 def bicubic_metrics(test_root, sets):
-    from bicubic_baseline import bicubic_scores
+    from scripts.bench.bicubic import bicubic_scores
     out = {}
     for name in sets:
         psnr, ssim, rows = bicubic_scores(os.path.join(test_root, name, 'HR'),
@@ -378,7 +378,7 @@ def markdown(report):
 # ------------------------------------------------------------------------------------------------- main
 def parse_args(argv):
     from aidn_plugin.cli.errors import OneLineParser
-    parser = OneLineParser(prog='benchmark_quality.py', description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog='python -m scripts.bench.quality', description=__doc__.splitlines()[0])
     parser.add_argument('--data', nargs='+', default=[DEFAULT_DATA], help='folders of HR training images')
     parser.add_argument('--test-root', default=DEFAULT_TEST_ROOT, help='folder holding <set>/HR, <set>/LR_bicubic/X4')
     parser.add_argument('--sets', nargs='+', default=['Set5', 'Set14', 'B100'])
@@ -429,7 +429,7 @@ def parse_args(argv):
 
 def run_cell(model, args, data_root, meta_info, work_dir, log):
     """Train and test one (network, seed) cell; returns its record (not yet written)."""
-    import peers
+    from scripts.bench import peers
     options = train_options(model, args, data_root, meta_info)
     tag = f'{model}_s{args.seed}'
     option_file = os.path.join(work_dir, f'train_{tag}.yml')
@@ -527,9 +527,9 @@ def main(argv=None):
     try:
         report = run(args)
     except BenchmarkError as error:
-        fail(f'benchmark_quality.py: error: {error}')
+        fail(f'scripts.bench.quality: error: {error}')
     except OSError as error:
-        fail(f'benchmark_quality.py: error: {error}')
+        fail(f'scripts.bench.quality: error: {error}')
     print(markdown(report))
     print(f'wrote {os.path.join(args.out_dir, args.report_name + ".json")} and {args.report_name}.md')
     return 0

@@ -1,7 +1,7 @@
 """The README figure: latency and Y-PSNR of AIDN and its peers against parameters, from the benchmark JSONs.
 
-    python scripts/plot_benchmarks.py                       # benchmarks/speed.json (+ quality.json) -> benchmarks/benchmarks.png
-    python scripts/plot_benchmarks.py --speed S.json --quality Q.json -o fig.png
+    python -m scripts.bench.plot                     # benchmarks/speed.json (+ quality.json) -> benchmarks/benchmarks.png
+    python -m scripts.bench.plot --speed S.json --quality Q.json -o fig.png
 
 Panels: (1) CPU latency (ratio to SAFMN, same run) against parameters, every network of the speed run;
 with a quality JSON also (2) Y-PSNR against parameters and (3) Y-PSNR against latency, for the networks
@@ -15,8 +15,7 @@ import json
 import os
 import sys
 
-SCRIPTS = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(SCRIPTS)
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 COLOURS = {'aidn': '#d62728', 'aidn_fused': '#d62728', 'safmn': '#1f77b4', 'span': '#2ca02c', 'ecbsr': '#9467bd',
            'srvgg': '#8c564b', 'bicubic': '#7f7f7f'}
 NAMES = {'aidn': 'AIDN (train form)', 'aidn_fused': 'AIDN (fused)', 'safmn': 'SAFMN', 'span': 'SPAN',
@@ -118,9 +117,8 @@ def save_png(fig, path, dpi=120):
 
 
 def main(argv=None):
-    sys.path.insert(0, SCRIPTS)
     from aidn_plugin.cli.errors import OneLineParser, fail
-    parser = OneLineParser(prog='plot_benchmarks.py', description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog='python -m scripts.bench.plot', description=__doc__.splitlines()[0])
     parser.add_argument('--speed', default=os.path.join(REPO, 'benchmarks', 'speed.json'))
     parser.add_argument('--quality', default=os.path.join(REPO, 'benchmarks', 'quality.json'))
     parser.add_argument('--no-quality', action='store_true')
@@ -136,9 +134,9 @@ def main(argv=None):
             check_keys(quality, ('settings', 'models'), '--quality', args.quality)
         save_png(make_figure(speed, quality), args.output, args.dpi)
     except (ValueError, KeyError) as error:
-        fail(f'plot_benchmarks.py: error: {error}')
+        fail(f'scripts.bench.plot: error: {error}')
     except OSError as error:
-        fail(f'plot_benchmarks.py: error: cannot write {args.output}: {error}')
+        fail(f'scripts.bench.plot: error: cannot write {args.output}: {error}')
     print(f'wrote {args.output}' + ('' if quality else ' (speed only: no quality JSON)'))
     return 0
 

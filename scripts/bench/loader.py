@@ -12,7 +12,7 @@ then measures
 
 and writes a JSON file and a Markdown table. The loader keeps up when its ratio to training is > 1.
 
-    python scripts/benchmark_loader.py [--source DIR] [--images 100] [--threads 2] [--output results/benchmark_loader]
+    python -m scripts.bench.loader [--source DIR] [--images 100] [--threads 2] [--output results/benchmark_loader]
 """
 import argparse
 import datetime
@@ -22,7 +22,7 @@ import statistics
 import tempfile
 import time
 
-from bench_io import cpu_name  # scripts/ is on sys.path when this runs as a script
+from scripts.bench.report_io import cpu_name
 
 BATCH = 16
 GT_SIZE = 192

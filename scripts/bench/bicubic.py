@@ -1,7 +1,7 @@
 """Y-PSNR / SSIM of plain bicubic upscaling (MATLAB-style, as the field's "Bicubic" rows) on a test set.
 
-    python scripts/bicubic_baseline.py --hr datasets/demo/val/HR --lr datasets/demo/val/LR_bicubic/X4 --scale 4
-    python scripts/bicubic_baseline.py --hr ../shared/datasets/Set5/HR --lr ../shared/datasets/Set5/LR_bicubic/X4 \
+    python -m scripts.bench.bicubic --hr datasets/demo/val/HR --lr datasets/demo/val/LR_bicubic/X4 --scale 4
+    python -m scripts.bench.bicubic --hr datasets/Set5/HR --lr datasets/Set5/LR_bicubic/X4 \
         --scale 4 --filename-tmpl '{}x4'
 
 The HR image is cropped to LR size x scale (the benchmark convention); metrics on the BT.601 Y channel with a

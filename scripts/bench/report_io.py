@@ -1,4 +1,4 @@
-"""Small helpers shared by the benchmark scripts: the machine description and atomic result files."""
+"""Small helpers shared by the benchmarks: the machine description, atomic result files, ratios."""
 import datetime
 import json
 import os

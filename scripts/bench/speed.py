@@ -1,9 +1,9 @@
 """Speed and complexity of AIDN against its peers on the CPU, every figure also as a ratio to SAFMN.
 
-    python scripts/benchmark_speed.py                      # the README run: all peers, 2 threads
-    python scripts/benchmark_speed.py --threads 1 --repeats 9 --out-dir /tmp/bench
+    python -m scripts.bench.speed                          # the README run: all peers, 2 threads
+    python -m scripts.bench.speed --threads 1 --repeats 9 --out-dir /tmp/bench
 
-For each network of ``scripts/peers.py`` (AIDN unfused and fused, SAFMN, SPAN, ECBSR, SRVGGNetCompact,
+For each network of ``scripts/bench/peers.py`` (AIDN unfused and fused, SAFMN, SPAN, ECBSR, SRVGGNetCompact,
 bicubic) it measures, in one process and on the same inputs:
 
 * parameters (inference form), MACs and activations for a ``--size`` output (``mmengine.analysis`` through
@@ -38,13 +38,11 @@ import time
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import aidn_plugin  # noqa: E402,F401  (compat layer before BasicSR's archs)
-import peers  # noqa: E402
-from aidn_plugin.cli.errors import OneLineParser, fail  # noqa: E402
-from aidn_plugin.archs.complexity import count_complexity, parse_size  # noqa: E402
-from bench_io import machine_info, ratio, write_json_atomic, write_text_atomic  # noqa: E402
+import aidn_plugin  # noqa: F401  (compat layer before BasicSR's archs)
+from aidn_plugin.archs.complexity import count_complexity, parse_size
+from aidn_plugin.cli.errors import OneLineParser, fail
+from scripts.bench import peers
+from scripts.bench.report_io import machine_info, ratio, write_json_atomic, write_text_atomic
 
 REFERENCE = 'safmn'
 TRAINABLE = ('aidn', 'safmn', 'span', 'ecbsr', 'srvgg')
@@ -335,7 +333,7 @@ def markdown(report):
 
 
 def parse_args(argv):
-    parser = OneLineParser(prog='benchmark_speed.py', description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog='python -m scripts.bench.speed', description=__doc__.splitlines()[0])
     parser.add_argument('--models', default=','.join(peers.PEERS),
                         help=f'comma-separated networks from {", ".join(peers.PEERS)} (SAFMN is always added)')
     parser.add_argument('--threads', type=int, default=2, help='torch.set_num_threads (default 2)')
@@ -383,7 +381,7 @@ def main(argv=None):
         write_json_atomic(os.path.join(args.out_dir, 'speed.json'), report)
         write_text_atomic(os.path.join(args.out_dir, 'speed.md'), table)
     except OSError as error:
-        fail(f'benchmark_speed.py: error: cannot write to --out-dir {args.out_dir}: {error}')
+        fail(f'scripts.bench.speed: error: cannot write to --out-dir {args.out_dir}: {error}')
     print(table)
     print(f'wrote {os.path.join(args.out_dir, "speed.json")} and speed.md')
     return 0

@@ -1,0 +1,13 @@
+"""The benchmarks and their shared helpers, run from the repository root:
+
+* ``python -m scripts.bench.speed``: latency, MAC/s, memory and training step of AIDN against its peers;
+* ``python -m scripts.bench.quality``: the equal-budget quality campaign (cells of network x seed);
+* ``python -m scripts.bench.loader``: data-loader throughput against the training step;
+* ``python -m scripts.bench.upscale``: whole ``aidn upscale`` runs at several image sizes;
+* ``python -m scripts.bench.bicubic``: the bicubic baseline of a test set;
+* ``python -m scripts.bench.plot``: the README figure from the JSON results.
+
+``peers`` builds the networks compared (AIDN and SAFMN, SPAN, ECBSR, SRVGGNetCompact); ``report_io`` holds
+the machine description, atomic result files and ratios; ``quality_entry`` is the ``basicsr`` entry the
+quality campaign trains and tests through.
+"""
