@@ -180,3 +180,35 @@ def test_prepare_edges_writes_16bit_maps(capsys, tmp_path, data_tree):
     code, _, err = _cli(capsys, 'prepare', 'edges', data_tree.lr, '-o', str(tmp_path / 'f'), '--operator', 'canny')
     assert code == 2 and "--operator 'canny': expected one of sobel, scharr, laplacian" in err
     assert not (tmp_path / 'f').exists()
+
+
+# ---------------------------------------------------------------- errors: parameters in the library, flags in the CLI
+def test_library_errors_name_parameters_and_the_command_names_its_flags(capsys, tmp_path, data_tree):
+    """The library knows its parameters, not the command line; ``aidn prepare`` shows its own flags."""
+    from aidn_plugin.prepare import PrepareError
+    from aidn_plugin.prepare.edge_maps import make_edges
+    from aidn_plugin.prepare.lr import make_lr
+    out = str(tmp_path / 'out')
+    calls = [
+        (lambda: extract_subimages(data_tree.hr, out, crop_size=0), 'crop_size', 'crop_size must be a positive integer'),
+        (lambda: extract_subimages(data_tree.hr, out, thresh_size=-1), 'thresh_size', 'thresh_size must be >= 0'),
+        (lambda: make_lr(data_tree.hr, out, scales=[1]), 'scales', 'scales must be integers >= 2'),
+        (lambda: make_lr(data_tree.hr, out, filename_tmpl='x4'), 'filename_tmpl', "filename_tmpl 'x4' must contain"),
+        (lambda: make_lmdb(data_tree.hr, out + '.lmdb', compress_level=12), 'compress_level',
+         'compress_level must be 0..9'),
+        (lambda: make_edges(data_tree.lr, out, operator='canny'), 'operator', "operator 'canny': expected one of"),
+        (lambda: make_edges(data_tree.lr, data_tree.hr), 'overwrite=True', 'already exists; pass overwrite=True'),
+    ]
+    for call, parameter, message in calls:
+        with pytest.raises(PrepareError, match=re.escape(message)) as info:
+            call()
+        assert info.value.parameter == parameter and '--' not in str(info.value)
+    assert not os.path.exists(out)
+
+    for argv, message in [
+            (['subimages', data_tree.hr, '-o', out, '--thresh-size', '-1'], '--thresh-size must be >= 0, got -1'),
+            (['lr', data_tree.hr, '-o', out, '--filename-tmpl', 'x4'], "--filename-tmpl 'x4' must contain {}"),
+            (['edges', data_tree.lr, '-o', data_tree.hr], f'{data_tree.hr}: already exists; pass --overwrite')]:
+        code, _, err = _cli(capsys, 'prepare', *argv)
+        assert code == 2 and err.startswith('aidn prepare: error: ') and message in err, err
+    assert not os.path.exists(out)

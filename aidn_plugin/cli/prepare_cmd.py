@@ -88,11 +88,20 @@ def _user_errors():
     return PrepareError, ImageError, MetaInfoError
 
 
+# how the library's parameters are spelled on this command line
+FLAGS = {'crop_size': '--crop-size', 'step': '--step', 'thresh_size': '--thresh-size',
+         'compress_level': '--compress-level', 'scales': '--scale', 'filename_tmpl': '--filename-tmpl',
+         'operator': '--operator', 'overwrite=True': '--overwrite'}
+
+
 def _guarded(function, *args, **kwargs):
     try:
         return function(*args, **kwargs)
     except _user_errors() as error:
-        raise UsageError(str(error)) from None
+        message, parameter = str(error), getattr(error, 'parameter', None)
+        if parameter in FLAGS:
+            message = message.replace(parameter, FLAGS[parameter], 1)
+        raise UsageError(message) from None
 
 
 def run_subimages(args):

@@ -42,7 +42,7 @@ def make_edges(input_dir, output_dir, operator='sobel', workers=None, overwrite=
     check_input_folder(input_dir)
     check_distinct(input_dir, output_dir)
     if operator not in EDGE_OPERATORS:
-        raise PrepareError(f'--operator {operator!r}: expected one of {", ".join(EDGE_OPERATORS)}')
+        raise PrepareError(f'operator {operator!r}: expected one of {", ".join(EDGE_OPERATORS)}', 'operator')
     names = imageio.list_images(input_dir)
     if not names:
         raise PrepareError(f'{input_dir}: no images found')

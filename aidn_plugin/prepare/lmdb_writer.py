@@ -47,7 +47,7 @@ def make_lmdb(input_dir, lmdb_path, compress_level=1, workers=None, overwrite=Fa
         raise PrepareError(f'{lmdb_path}: the output name must end in .lmdb (BasicSR requires it)')
     check_distinct(input_dir, lmdb_path)
     if not 0 <= compress_level <= 9:
-        raise PrepareError(f'--compress-level must be 0..9, got {compress_level}')
+        raise PrepareError(f'compress_level must be 0..9, got {compress_level}', 'compress_level')
     names = imageio.list_images(input_dir)
     if not names:
         raise PrepareError(f'{input_dir}: no images found')

@@ -35,9 +35,9 @@ def make_lr(input_dir, output_root, scales=(4, ), filename_tmpl='{}', workers=No
     check_input_folder(input_dir)
     scales = sorted(set(int(s) for s in scales))
     if not scales or min(scales) < 2:
-        raise PrepareError(f'--scale must be integers >= 2, got {scales}')
+        raise PrepareError(f'scales must be integers >= 2, got {scales}', 'scales')
     if '{}' not in filename_tmpl:
-        raise PrepareError(f'--filename-tmpl {filename_tmpl!r} must contain {{}}')
+        raise PrepareError(f'filename_tmpl {filename_tmpl!r} must contain {{}}', 'filename_tmpl')
     names = imageio.list_images(input_dir)
     if not names:
         raise PrepareError(f'{input_dir}: no images found')

@@ -12,10 +12,10 @@ from aidn_plugin.prepare import PrepareError
 from aidn_plugin.utils import atomic
 
 
-def check_new_output(path, overwrite, flag='--overwrite'):
+def check_new_output(path, overwrite):
     """Refuse an existing output unless ``overwrite`` (checked before any work starts)."""
     if os.path.lexists(path) and not overwrite:
-        raise PrepareError(f'{path}: already exists; pass {flag} to replace it')
+        raise PrepareError(f'{path}: already exists; pass overwrite=True to replace it', 'overwrite=True')
 
 
 def check_input_folder(path):
@@ -32,7 +32,7 @@ def check_distinct(input_dir, output):
 @contextlib.contextmanager
 def staged_folder(path, overwrite=False):
     """The package's staged output folder (:func:`aidn_plugin.utils.atomic.staged_folder`), refusing an
-    existing output unless ``overwrite`` with a message naming ``--overwrite``."""
+    existing output unless ``overwrite`` with a :class:`PrepareError` naming that parameter."""
     check_new_output(path, overwrite)
     with atomic.staged_folder(path, overwrite=True) as staging:
         yield staging

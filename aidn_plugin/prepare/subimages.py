@@ -40,11 +40,11 @@ def extract_subimages(input_dir, output_dir, crop_size=480, step=240, thresh_siz
     """Crop every image of ``input_dir`` into ``output_dir``; returns (images, crops, skipped names)."""
     check_input_folder(input_dir)
     check_distinct(input_dir, output_dir)
-    for flag, value in (('--crop-size', crop_size), ('--step', step)):
+    for name, value in (('crop_size', crop_size), ('step', step)):
         if value < 1:
-            raise PrepareError(f'{flag} must be a positive integer, got {value}')
+            raise PrepareError(f'{name} must be a positive integer, got {value}', name)
     if thresh_size < 0:
-        raise PrepareError(f'--thresh-size must be >= 0, got {thresh_size}')
+        raise PrepareError(f'thresh_size must be >= 0, got {thresh_size}', 'thresh_size')
     names = imageio.list_images(input_dir)
     if not names:
         raise PrepareError(f'{input_dir}: no images found')
@@ -59,7 +59,8 @@ def extract_subimages(input_dir, output_dir, crop_size=480, step=240, thresh_siz
             if count == 0:
                 skipped.append(name)
         if crops == 0:
-            raise PrepareError(f'{input_dir}: every image is smaller than --crop-size {crop_size}; nothing written')
+            raise PrepareError(f'{input_dir}: every image is smaller than crop_size {crop_size}; nothing written',
+                               'crop_size')
     return len(names), crops, skipped
 
 
