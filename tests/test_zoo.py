@@ -122,14 +122,24 @@ def test_entry_validation(published):
 
 
 def test_shipped_table_is_consistent():
-    """Every real row: a zoo-style file name, and a packaged file (if any) that matches its hash."""
+    """Every real row is well-formed, and every weight file beside the table has its row."""
     for name, entry in zoo.ZOO.items():
         assert entry.name == name
         assert entry.url.startswith('https://'), entry.url
         assert set(entry.psnr) <= {'Set5', 'Set14', 'B100', 'Urban100', 'Manga109'}
-        packaged = zoo.packaged_path(entry)
-        if packaged.exists():
-            assert zoo.file_sha256(packaged) == entry.sha256, packaged
+    # every weight file beside the table is described by it (the table itself is checked, entry by entry,
+    # against its packaged files in test_zoo_published)
+    shipped = {p.name for p in zoo.registry.PACKAGE_WEIGHTS_DIR.iterdir() if p.name != 'published.json'}
+    assert shipped <= {entry.filename for entry in zoo.ZOO.values()}
+
+
+def test_download_of_a_packaged_entry_says_it_is_packaged(torch_home, capsys):
+    """`aidn zoo download NAME` for weights inside the package fetches nothing and says so."""
+    for entry in zoo.ZOO.values():
+        assert aidn_main(['zoo', 'download', entry.name]) == 0
+        assert capsys.readouterr().out.strip() == (f'{entry.name}: packaged with aidn-plugin, nothing to download: '
+                                                   f'{zoo.packaged_path(entry)}')
+    assert _cache_files(torch_home) == []
 
 
 def test_zoo_commands(torch_home, published, monkeypatch, capsys):
@@ -147,7 +157,9 @@ def test_zoo_commands(torch_home, published, monkeypatch, capsys):
 
         assert aidn_main(['zoo', 'download', 'tiny_x2', '-q']) == 0
         cached = torch_home / 'hub' / 'checkpoints' / path.name
-        assert capsys.readouterr().out.strip() == str(cached)
+        assert capsys.readouterr().out.strip() == f'tiny_x2: downloaded and verified: {cached}'
+        assert aidn_main(['zoo', 'download', 'tiny_x2', '-q']) == 0  # a second time: nothing fetched
+        assert capsys.readouterr().out.strip() == f'tiny_x2: already downloaded and verified: {cached}'
     assert aidn_main(['zoo', 'path', 'tiny_x2']) == 0
     assert capsys.readouterr().out.strip() == str(cached)
     assert aidn_main(['zoo', 'info', 'tiny_x2']) == 0

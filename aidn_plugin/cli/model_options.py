@@ -23,5 +23,7 @@ def load_model_from_args(args, fuse=True, device='cpu', scale=None, progress=Fal
                 raise UsageError(f'model {args.model} is x{entry.scale}, but --scale {scale} was given')
             return zoo.load_model(args.model, fuse=fuse, device=device, progress=progress)
         return weights.load_model(args.weights, scale=scale, fuse=fuse, device=device)
-    except (zoo.UnknownModelError, zoo.DownloadError, weights.CheckpointError) as error:
+    except zoo.UnknownModelError as error:
+        raise UsageError(f'{error}; --weights PATH loads a checkpoint of your own') from None
+    except (zoo.DownloadError, weights.CheckpointError) as error:
         raise UsageError(str(error)) from None

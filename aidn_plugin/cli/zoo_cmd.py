@@ -10,7 +10,7 @@ def add_parser(sub):
     actions.add_parser('list', help='the table of named weights, with Y-PSNR and where each file is')
     info = actions.add_parser('info', help='every field of one entry (data, recipe, URL, sha256, license)')
     info.add_argument('name', metavar='NAME')
-    download = actions.add_parser('download', help='download and verify weights (no-op when cached)')
+    download = actions.add_parser('download', help='download and verify weights (nothing to do when packaged or cached)')
     download.add_argument('names', nargs='+', metavar='NAME')
     download.add_argument('--force', action='store_true', help='download again even when a verified copy exists')
     download.add_argument('-q', '--quiet', action='store_true', help='no progress bar')
@@ -73,9 +73,20 @@ def run(args):
         return 0
     entries = [_entry(name) for name in args.names]  # every name checked before any download starts
     for entry in entries:
-        try:
-            path = None if args.force else zoo.find_local(entry)  # packaged or cached: nothing to fetch
-            print(path or zoo.download(entry, force=args.force, progress=not args.quiet))
-        except zoo.DownloadError as error:
-            raise UsageError(str(error)) from None
+        print(_download(entry, args.force, args.quiet))
     return 0
+
+
+def _download(entry, force, quiet):
+    """One line saying where the verified file is and whether anything was fetched for it."""
+    from aidn_plugin import zoo
+    path = None if force else zoo.find_local(entry)
+    if path is not None and path == zoo.packaged_path(entry):
+        return f'{entry.name}: packaged with aidn-plugin, nothing to download: {path}'
+    if path is not None:
+        return f'{entry.name}: already downloaded and verified: {path}'
+    try:
+        path = zoo.download(entry, force=force, progress=not quiet)
+    except zoo.DownloadError as error:
+        raise UsageError(str(error)) from None
+    return f'{entry.name}: downloaded and verified: {path}'

@@ -104,7 +104,7 @@ def get_entry(name, table=None):
     table = ZOO if table is None else table
     if name in table:
         return table[name]
-    known = ', '.join(sorted(table)) if table else 'none yet (use --weights PATH for your own checkpoint)'
+    known = ', '.join(sorted(table)) if table else 'none'
     raise UnknownModelError(f'unknown model {name!r}; known models: {known}')
 
 
@@ -175,7 +175,7 @@ def _fetch(entry, out, progress, timeout):
     sha256 hex)."""
     from tqdm import tqdm
 
-    from aidn_plugin import __version__
+    from aidn_plugin.version import __version__
     request = urllib.request.Request(entry.url, headers={'User-Agent': f'aidn-plugin/{__version__}'})
     digest = hashlib.sha256()
     received = 0
@@ -217,7 +217,7 @@ def ensure_local(name, table=None, progress=False, allow_download=True):
     if path is not None:
         return path
     if not allow_download:
-        raise DownloadError(f'{name} is not downloaded (run: aidn zoo download {name})')
+        raise DownloadError(f'{name} is not downloaded, and allow_download is False')
     return download(entry, progress=progress)
 
 
