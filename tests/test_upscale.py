@@ -9,8 +9,8 @@ import torch
 
 from aidn_plugin import zoo
 from aidn_plugin.cli.aidn_cli import main as aidn_main
-from aidn_plugin.inference.tiling import (DEFAULT_OVERLAP, DEFAULT_TILE, tile_count, tile_windows, tiled_forward,
-                                   upscale_image)
+from aidn_plugin.inference.tiling import (DEFAULT_OVERLAP, DEFAULT_TILE, iter_tiles, tile_count, tile_windows,
+                                          upscale_image)
 from aidn_plugin.zoo.checkpoints import save_checkpoint
 from helpers import run, script
 from zoo_helpers import entry_for, file_server, publish, tiny_model
@@ -52,11 +52,20 @@ def test_tile_windows_partition_the_axis(length, tile, overlap):
         assert windows == [(0, length, 0, length)]
 
 
+def _tiled_forward(model, lr, tile, overlap):
+    """The float tiles of :func:`iter_tiles` put together (upscale_image quantises each tile instead)."""
+    n, c, h, w = lr.shape
+    result = torch.empty(n, c, h * model.upscale, w * model.upscale)
+    for top, left, out in iter_tiles(model, lr, tile, overlap):
+        result[:, :, top:top + out.shape[2], left:left + out.shape[3]] = out
+    return result
+
+
 def test_one_tile_covering_the_image_is_identical_to_untiled(model_x2, photo_rgb):
     x = _to_tensor(photo_rgb[:150, :170])
     with torch.no_grad():
         whole = model_x2(x)
-    assert torch.equal(tiled_forward(model_x2, x, tile=192, overlap=16), whole)
+    assert torch.equal(_tiled_forward(model_x2, x, tile=192, overlap=16), whole)
     bgr = np.ascontiguousarray(photo_rgb[:150, :170, ::-1])
     assert np.array_equal(upscale_image(model_x2, bgr), _quantise(whole)[:, :, ::-1])
 

@@ -292,8 +292,6 @@ class AIDN(nn.Module):
                 module.fuse()
         return self
 
-    switch_to_deploy = fuse
-
     @property
     def fused(self):
         return all(m.fused for m in self.modules() if isinstance(m, AsymmetricConvUnit))

@@ -50,17 +50,6 @@ def iter_tiles(model, lr, tile=DEFAULT_TILE, overlap=DEFAULT_OVERLAP):
                 yield cy0 * scale, cx0 * scale, core.float().cpu()
 
 
-def tiled_forward(model, lr, tile=DEFAULT_TILE, overlap=DEFAULT_OVERLAP):
-    """The whole float output of :func:`iter_tiles` as one [1, C, H * s, W * s] CPU tensor (for tests
-    and callers that want floats; :func:`upscale_image` never holds this)."""
-    n, c, h, w = lr.shape
-    scale = model.upscale
-    result = torch.empty(n, c, h * scale, w * scale)
-    for top, left, out in iter_tiles(model, lr, tile, overlap):
-        result[:, :, top:top + out.shape[2], left:left + out.shape[3]] = out
-    return result
-
-
 def upscale_image(model, image, tile=DEFAULT_TILE, overlap=DEFAULT_OVERLAP, progress=None):
     """Upscale an image array as OpenCV reads it, keeping its layout and bit depth.
 
