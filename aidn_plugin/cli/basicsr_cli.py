@@ -55,7 +55,8 @@ def main(argv=None):
 
     from aidn_plugin.cli.plugins import load_plugins
     load_plugins()
-    import aidn_plugin  # noqa: F401  (compat layer and registration, also when no plugin is declared)
+    from aidn_plugin.registration import register_basicsr
+    register_basicsr()  # compat layer and AIDN's registration, also when no plugin is declared
     from aidn_plugin.cli.option_checks import check_option_file
     try:
         check_option_file(args.opt, subcommand, args)
