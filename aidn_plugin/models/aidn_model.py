@@ -5,7 +5,8 @@ Everything else (optimizers, schedulers, EMA, validation, metrics) is SRModel's.
 * ``edge``: when a batch carries ``edge`` (``EdgePairedImageDataset`` does) and the network's ``forward``
   takes an ``edge`` argument (AIDN does), the network gets ``net(lq, edge)``; otherwise ``net(lq)``, and AIDN
   computes the edge itself. A forward pre-hook adds the edge, so SRModel's own training and test steps run
-  unchanged.
+  unchanged; under DataParallel (``num_gpu`` > 1 without a launcher) the hook sits on the wrapper too, so
+  the edge is scattered with the batch, and under DDP the bare model's hook recognises the fed batch.
 * checkpoints (``.pth`` and ``.state``) are written atomically, so a kill never leaves a truncated file for
   ``--auto_resume`` to trip on.
 
@@ -15,6 +16,7 @@ import inspect
 import os
 
 from basicsr.models.sr_model import SRModel
+from torch.nn import DataParallel
 from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
 
@@ -42,17 +44,21 @@ class AIDNModel(SRModel):
 
     def _feed_edge_to(self, net):
         bare = self.get_bare_model(net)
-        if not _accepts_edge(bare) or getattr(bare, '_aidn_edge_hook', False):
+        if not _accepts_edge(bare):
             return
+        # DataParallel (num_gpu > 1 without a launcher) scatters the batch into new tensors, one chunk per
+        # GPU, which the bare model's hook cannot recognise as the fed batch; so the wrapper itself gets the
+        # edge too, before the scatter, which then splits the edge along the batch exactly like lq.
+        for module in (bare, net) if isinstance(net, DataParallel) else (bare, ):
+            if not getattr(module, '_aidn_edge_hook', False):
+                module.register_forward_pre_hook(self._add_edge, with_kwargs=True)
+                module._aidn_edge_hook = True
 
-        def add_edge(module, args, kwargs):
-            # only for the batch fed by feed_data, and only when the caller gave no edge itself
-            if len(args) == 1 and self._is_fed_batch(args[0]) and self.edge is not None and 'edge' not in kwargs:
-                return args, dict(kwargs, edge=self.edge)
-            return None
-
-        bare.register_forward_pre_hook(add_edge, with_kwargs=True)
-        bare._aidn_edge_hook = True
+    def _add_edge(self, module, args, kwargs):
+        # only for the batch fed by feed_data, and only when the caller gave no edge itself
+        if len(args) == 1 and self._is_fed_batch(args[0]) and self.edge is not None and 'edge' not in kwargs:
+            return args, dict(kwargs, edge=self.edge)
+        return None
 
     def _is_fed_batch(self, x):
         # DDP may hand the module a new tensor object that shares the fed batch's storage
