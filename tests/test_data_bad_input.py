@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from aidn_plugin.utils import image_io as imageio
+from aidn_plugin.utils import image_io
 from aidn_plugin.cli.aidn_cli import main as aidn_main
 from aidn_plugin.data.edge_paired_image_dataset import DatasetError
 from aidn_plugin.utils.meta_info import MetaInfoError
@@ -54,7 +54,7 @@ def test_corrupt_or_truncated_image_in_dataset(tmp_path, kind):
     (hr / name).write_bytes(data)
     dataset = make_dataset(hr, phase='val')
     bad = [i for i, p in enumerate(dataset.paths) if p['gt'].endswith(name)][0]
-    with pytest.raises(imageio.ImageError, match=rf'^{str(hr / name)}: (not a readable image|truncated JPEG|empty)'):
+    with pytest.raises(image_io.ImageError, match=rf'^{str(hr / name)}: (not a readable image|truncated JPEG|empty)'):
         dataset[bad]
     assert dataset[1 - bad]['gt'].shape == (3, 128, 128)
 
@@ -70,7 +70,7 @@ def test_corrupt_image_in_prepare_lmdb_leaves_nothing(capsys, tmp_path, broken_f
 
 @pytest.mark.parametrize('step', ['subimages', 'lr'])
 def test_corrupt_image_in_worker_process_leaves_nothing(tmp_path, broken_folder, step):
-    with pytest.raises(imageio.ImageError, match='b.png: not a readable image'):
+    with pytest.raises(image_io.ImageError, match='b.png: not a readable image'):
         if step == 'subimages':
             extract_subimages(str(broken_folder), str(tmp_path / 'out'), crop_size=64, step=64, workers=2)
         else:
@@ -282,7 +282,7 @@ def test_grey_rgba_and_16bit_sources(tmp_path):
         gt = torch.from_numpy(bgr[:, :, ::-1].transpose(2, 0, 1).copy())
         source = {'grey': np.repeat(grey[..., None], 3, axis=2), 'rgba': colour, 'deep': deep}[name]
         low = bicubic_downscale(source, SCALE)
-        lq = torch.from_numpy((low.astype(np.float32) / imageio.max_value(low))[:, :, ::-1].transpose(2, 0, 1).copy())
+        lq = torch.from_numpy((low.astype(np.float32) / image_io.max_value(low))[:, :, ::-1].transpose(2, 0, 1).copy())
         for dataset in datasets:
             out = dataset[index]
             assert torch.equal(out['gt'], gt), name

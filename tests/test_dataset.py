@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from aidn_plugin.utils import image_io as imageio
+from aidn_plugin.utils import image_io
 from aidn_plugin.edges import edge_map
 from aidn_plugin.utils.bicubic import bicubic_downscale
 from data_helpers import SCALE, data_tree, dataset_opt, make_dataset, sample  # noqa: F401  (fixture)
@@ -93,13 +93,13 @@ def test_val_lq_equals_prepare_lr_output_and_gt_is_mod_cropped(data_tree, lq):
     dataset = _lmdb_or_disk(data_tree, 'disk', lq=lq, phase='val')
     for index, name in enumerate(data_tree.names):
         out = dataset[index]
-        lr = imageio.read(os.path.join(data_tree.lr, f'{name}.png'))
-        hr = imageio.read(os.path.join(data_tree.hr, f'{name}.png'))
+        lr = image_io.read(os.path.join(data_tree.lr, f'{name}.png'))
+        hr = image_io.read(os.path.join(data_tree.hr, f'{name}.png'))
         h, w = lr.shape[:2]
         assert out['lq'].shape == (3, h, w)
-        expected_lq = torch.from_numpy(imageio.to_float(lr[:, :, ::-1]).transpose(2, 0, 1).copy())
+        expected_lq = torch.from_numpy(image_io.to_float(lr[:, :, ::-1]).transpose(2, 0, 1).copy())
         assert torch.equal(out['lq'], expected_lq)
-        expected_gt = torch.from_numpy(imageio.to_float(hr[:h * SCALE, :w * SCALE, ::-1]).transpose(2, 0, 1).copy())
+        expected_gt = torch.from_numpy(image_io.to_float(hr[:h * SCALE, :w * SCALE, ::-1]).transpose(2, 0, 1).copy())
         assert torch.equal(out['gt'], expected_gt)
     assert dataset[1]['gt'].shape == (3, 228, 300)  # chelsea 301 x 229, mod-cropped
 

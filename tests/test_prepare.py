@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from aidn_plugin.utils import image_io as imageio
+from aidn_plugin.utils import image_io
 from aidn_plugin.cli.aidn_cli import main as aidn_main
 from aidn_plugin.edges import edge_map
 from aidn_plugin.utils.bicubic import bicubic_downscale, mod_crop
@@ -76,8 +76,8 @@ def test_prepare_lr_writes_matlab_bicubic_and_refuses_to_overwrite(capsys, tmp_p
     for scale in (2, 4):
         assert _listing(out / f'X{scale}') == [f'{n}x.png' for n in data_tree.names]
         for name in data_tree.names:
-            hr = imageio.read(os.path.join(data_tree.hr, f'{name}.png'))
-            lr = imageio.read(str(out / f'X{scale}' / f'{name}x.png'))
+            hr = image_io.read(os.path.join(data_tree.hr, f'{name}.png'))
+            lr = image_io.read(str(out / f'X{scale}' / f'{name}x.png'))
             assert lr.shape[:2] == (hr.shape[0] // scale, hr.shape[1] // scale)
             assert np.array_equal(lr, bicubic_downscale(mod_crop(hr, scale), scale))
     before = (out / 'X4' / 'coffeex.png').read_bytes()
@@ -122,9 +122,9 @@ def test_subimages_in_worker_processes(tmp_path):
     names = _listing(tmp_path / 'sub')
     assert names[0] == 'astro_s001.png' and f'astro_s{len(ys) * len(xs):03d}.png' in names
     for number, (y, x) in enumerate(((y, x) for y in ys for x in xs), 1):
-        crop = imageio.read_stored(str(tmp_path / 'sub' / f'astro_s{number:03d}.png'))
+        crop = image_io.read_stored(str(tmp_path / 'sub' / f'astro_s{number:03d}.png'))
         assert np.array_equal(crop, colour[y:y + 120, x:x + 120])
-    assert imageio.read_stored(str(tmp_path / 'sub' / 'cam_s001.png')).shape == (120, 120)  # grey stays grey
+    assert image_io.read_stored(str(tmp_path / 'sub' / 'cam_s001.png')).shape == (120, 120)  # grey stays grey
 
 
 # ---------------------------------------------------------------- lmdb
@@ -159,7 +159,7 @@ def test_lmdb_in_worker_processes_and_growing_map(tmp_path):
     env = lmdb.open(str(tmp_path / 'out.lmdb'), readonly=True, lock=False)
     with env.begin() as txn:
         for i in range(6):
-            stored = imageio.decode_stored(txn.get(f'img{i}'.encode()), f'img{i}')
+            stored = image_io.decode_stored(txn.get(f'img{i}'.encode()), f'img{i}')
             assert np.array_equal(stored, photo_bgr('astronaut', 40 * i, 0, 200, 200))
     assert env.info()['map_size'] > 64 << 10
     env.close()
@@ -173,8 +173,8 @@ def test_prepare_edges_writes_16bit_maps(capsys, tmp_path, data_tree):
     for name in data_tree.names:
         stored = cv2.imread(str(tmp_path / 'e' / f'{name}.png'), cv2.IMREAD_UNCHANGED)
         assert stored.dtype == np.uint16 and stored.ndim == 2
-        lr = imageio.read(os.path.join(data_tree.lr, f'{name}.png'))
-        lq = torch.from_numpy(imageio.to_float(lr[:, :, ::-1]).transpose(2, 0, 1).copy())
+        lr = image_io.read(os.path.join(data_tree.lr, f'{name}.png'))
+        lq = torch.from_numpy(image_io.to_float(lr[:, :, ::-1]).transpose(2, 0, 1).copy())
         expected = edge_map(lq, 'scharr')[0].numpy()
         assert np.abs(stored / 65535. - expected).max() <= 0.5 / 65535 + 1e-6
     code, _, err = _cli(capsys, 'prepare', 'edges', data_tree.lr, '-o', str(tmp_path / 'f'), '--operator', 'canny')

@@ -9,7 +9,7 @@ from basicsr.data.transforms import augment
 from basicsr.utils import FileClient, bgr2ycbcr, img2tensor
 from basicsr.utils.registry import DATASET_REGISTRY
 
-from aidn_plugin.utils import image_io as imageio
+from aidn_plugin.utils import image_io
 from aidn_plugin.data.lmdb_client import LmdbClient, stored_keys
 from aidn_plugin.utils.meta_info import lmdb_keys, read_meta_info
 from aidn_plugin.edges import EDGE_OPERATORS, check_edge_png, decode_edge_png, edge_map
@@ -42,7 +42,7 @@ class EdgePairedImageDataset(data.Dataset):
         dataroot_gt (str): HR images: a folder (``disk``) or a ``.lmdb`` folder (``lmdb``). Required.
         dataroot_lq (str, optional): LR images, same backend. Absent or null: the LR is made on the fly
             from the GT, cropped to a multiple of ``scale``, with MATLAB-style bicubic
-            (``aidn_plugin.prepare.bicubic``, the same function ``aidn prepare lr`` uses, so both give the
+            (``aidn_plugin.utils.bicubic``, the same function ``aidn prepare lr`` uses, so both give the
             same pixels).
         dataroot_edge (str, optional): precomputed edge maps (``aidn prepare edges``), same backend:
             one-channel 16-bit PNGs of the LR size, value = round(edge * 65535). Absent or null: computed
@@ -75,7 +75,7 @@ class EdgePairedImageDataset(data.Dataset):
     other pair is an error naming both files and sizes. A ``gt_size`` larger than an image is an error.
 
     Images: grey is replicated to 3 channels, an alpha channel is dropped (RGB values kept), 16-bit
-    images are scaled to [0, 1] exactly (divided by 65535); see ``aidn_plugin.imageio``.
+    images are scaled to [0, 1] exactly (divided by 65535); see ``aidn_plugin.utils.image_io``.
     ``mean`` / ``std`` normalisation is not supported (AIDN normalises internally).
     """
 
@@ -170,7 +170,7 @@ class EdgePairedImageDataset(data.Dataset):
                 raise DatasetError(f'dataroot_{key}={root}: folder not found')
         names = self._gt_names()
         if names is None:
-            names = imageio.list_images(self.gt_root)
+            names = image_io.list_images(self.gt_root)
             if not names:
                 raise DatasetError(f'dataroot_gt={self.gt_root}: no images in this folder')
         paths, stems = [], {}
@@ -209,11 +209,11 @@ class EdgePairedImageDataset(data.Dataset):
 
     def _read_image(self, path, key):
         content, name = self._get(path, key)
-        return imageio.decode(content, name)
+        return image_io.decode(content, name)
 
     def _read_edge(self, path, shape):
         content, name = self._get(path, 'edge')
-        edge = imageio.decode_stored(content, name)
+        edge = image_io.decode_stored(content, name)
         try:
             check_edge_png(edge, name)
         except ValueError as error:
@@ -254,7 +254,7 @@ class EdgePairedImageDataset(data.Dataset):
         elif lq is None:
             lq = bicubic_downscale(gt, scale)
 
-        img_gt, img_lq = imageio.to_float(gt), imageio.to_float(lq)
+        img_gt, img_lq = image_io.to_float(gt), image_io.to_float(lq)
         if self.color == 'y':
             img_gt = bgr2ycbcr(img_gt, y_only=True)[..., None]
             img_lq = bgr2ycbcr(img_lq, y_only=True)[..., None]

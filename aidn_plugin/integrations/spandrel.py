@@ -1,15 +1,16 @@
 """AIDN support for spandrel (chaiNNer, ComfyUI and other spandrel-based tools).
 
-``import aidn_plugin.integrations.spandrel`` adds the architecture ``AIDN`` to ``spandrel.MAIN_REGISTRY``; afterwards
-``spandrel.ModelLoader().load_from_file(path)`` recognises AIDN checkpoints (BasicSR ``params_ema`` /
+``import aidn_plugin.integrations.spandrel`` adds the architecture ``AIDN`` to ``spandrel.MAIN_REGISTRY``;
+afterwards ``spandrel.ModelLoader().load_from_file(path)`` recognises AIDN checkpoints (BasicSR ``params_ema`` /
 ``params`` files, bare state dicts, ``.safetensors``, fused or not) and returns an
 ``ImageModelDescriptor`` with the scale and channels read from the tensors. spandrel 0.4 has no plugin
 entry point, so a host application has to import this module once.
 
 spandrel hands an architecture the state dict only, so the hyper-parameters that tensors cannot show
 (``act_type``, ``edge_operator``, ``cca`` vs ``ca`` attention, ``img_range``, ``rgb_mean``) take AIDN's
-defaults here; the published zoo weights use those defaults. ``aidn_plugin.weights.load_model`` also reads
-the ``arch`` dict stored in our files and is the loader to use for weights trained with other settings.
+defaults here; the published zoo weights use those defaults. ``aidn_plugin.zoo.checkpoints.load_model``
+also reads the ``arch`` dict stored in our files and is the loader to use for weights trained with other
+settings.
 Needs the ``spandrel`` extra: ``pip install "aidn-plugin[spandrel]"``.
 """
 from spandrel import MAIN_REGISTRY, Architecture, ArchSupport, ImageModelDescriptor

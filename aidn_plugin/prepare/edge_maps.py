@@ -9,7 +9,7 @@ import functools
 import os
 
 from aidn_plugin.edges import EDGE_OPERATORS, encode_edge_png
-from aidn_plugin.utils import image_io as imageio
+from aidn_plugin.utils import image_io
 from aidn_plugin.prepare import PrepareError
 from aidn_plugin.prepare.parallel import run_parallel
 from aidn_plugin.prepare.staging import check_distinct, check_input_folder, default_workers, staged_folder
@@ -21,7 +21,7 @@ def edge_png(bgr, operator='sobel'):
     from basicsr.utils import img2tensor
 
     from aidn_plugin.edges import edge_map
-    lq = img2tensor(imageio.to_float(bgr), bgr2rgb=True, float32=True)
+    lq = img2tensor(image_io.to_float(bgr), bgr2rgb=True, float32=True)
     with torch.no_grad():
         return encode_edge_png(edge_map(lq, operator))
 
@@ -32,8 +32,8 @@ def _single_thread():
 
 
 def _edge_one(name, input_dir, output_dir, operator):
-    bgr = imageio.read(os.path.join(input_dir, name))
-    imageio.write_png(os.path.join(output_dir, os.path.splitext(name)[0] + '.png'), edge_png(bgr, operator))
+    bgr = image_io.read(os.path.join(input_dir, name))
+    image_io.write_png(os.path.join(output_dir, os.path.splitext(name)[0] + '.png'), edge_png(bgr, operator))
     return name
 
 
@@ -43,7 +43,7 @@ def make_edges(input_dir, output_dir, operator='sobel', workers=None, overwrite=
     check_distinct(input_dir, output_dir)
     if operator not in EDGE_OPERATORS:
         raise PrepareError(f'operator {operator!r}: expected one of {", ".join(EDGE_OPERATORS)}', 'operator')
-    names = imageio.list_images(input_dir)
+    names = image_io.list_images(input_dir)
     if not names:
         raise PrepareError(f'{input_dir}: no images found')
     _check_unique_stems(input_dir, names)

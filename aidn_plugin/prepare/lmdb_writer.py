@@ -3,7 +3,7 @@
 ``NAME.lmdb/`` holds ``data.mdb``, ``lock.mdb`` and ``meta_info.txt``; each image is stored PNG-encoded
 under the key = its file stem, and ``meta_info.txt`` has one line ``{stem}.png (h,w,c) {compress_level}``
 per image, sorted by key. BasicSR's own ``PairedImageDataset`` (``io_backend: lmdb``) reads it, and so
-does ``EdgePairedImageDataset``. Pixels are stored as decoded by ``aidn_plugin.imageio.decode_stored``:
+does ``EdgePairedImageDataset``. Pixels are stored as decoded by ``aidn_plugin.utils.image_io.decode_stored``:
 grey stays grey, 16 bits stay 16 bits (edge maps too), an alpha channel is dropped.
 
 Stems must be ASCII without spaces or dots (BasicSR encodes keys as ASCII and cuts meta_info names at
@@ -12,7 +12,7 @@ the first dot). The LMDB is built in a hidden staging folder and renamed into pl
 import functools
 import os
 
-from aidn_plugin.utils import image_io as imageio
+from aidn_plugin.utils import image_io
 from aidn_plugin.utils.meta_info import format_line
 from aidn_plugin.prepare import PrepareError
 from aidn_plugin.prepare.parallel import run_parallel
@@ -23,8 +23,8 @@ _COMMIT_EVERY = 1000  # entries per write transaction
 
 
 def _encode_one(name, input_dir, compress_level):
-    img = imageio.read_stored(os.path.join(input_dir, name))
-    return os.path.splitext(name)[0], img.shape, imageio.encode_png(img, compress_level)
+    img = image_io.read_stored(os.path.join(input_dir, name))
+    return os.path.splitext(name)[0], img.shape, image_io.encode_png(img, compress_level)
 
 
 def check_key(folder, name):
@@ -48,7 +48,7 @@ def make_lmdb(input_dir, lmdb_path, compress_level=1, workers=None, overwrite=Fa
     check_distinct(input_dir, lmdb_path)
     if not 0 <= compress_level <= 9:
         raise PrepareError(f'compress_level must be 0..9, got {compress_level}', 'compress_level')
-    names = imageio.list_images(input_dir)
+    names = image_io.list_images(input_dir)
     if not names:
         raise PrepareError(f'{input_dir}: no images found')
     _check_unique_stems(input_dir, names)
@@ -72,7 +72,7 @@ def make_lmdb(input_dir, lmdb_path, compress_level=1, workers=None, overwrite=Fa
             _commit(env, pending)
         finally:
             env.close()
-        imageio.write_bytes(os.path.join(staging, 'meta_info.txt'), ('\n'.join(lines) + '\n').encode('ascii'))
+        image_io.write_bytes(os.path.join(staging, 'meta_info.txt'), ('\n'.join(lines) + '\n').encode('ascii'))
     return len(names)
 
 

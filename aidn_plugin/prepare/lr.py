@@ -1,7 +1,7 @@
 """``aidn prepare lr``: an HR folder to ``{output}/X{scale}/`` with MATLAB-style bicubic downscaling.
 
 Each HR image is cropped to a multiple of the scale (bottom/right), downscaled with
-:func:`aidn_plugin.prepare.bicubic.bicubic_downscale` (bit-exact with the LR shipped with Set5, Set14 and
+:func:`aidn_plugin.utils.bicubic.bicubic_downscale` (bit-exact with the LR shipped with Set5, Set14 and
 B100) and written as PNG named ``filename_tmpl.format(stem) + '.png'``. Grey stays grey, 16-bit stays
 16-bit, an alpha channel is dropped: the dataset's on-the-fly LR gives the same pixels.
 """
@@ -9,7 +9,7 @@ import contextlib
 import functools
 import os
 
-from aidn_plugin.utils import image_io as imageio
+from aidn_plugin.utils import image_io
 from aidn_plugin.prepare import PrepareError
 from aidn_plugin.utils.bicubic import bicubic_downscale, mod_crop
 from aidn_plugin.prepare.parallel import run_parallel
@@ -19,14 +19,14 @@ from aidn_plugin.prepare.subimages import _check_unique_stems
 
 
 def _downscale_one(name, input_dir, outputs, filename_tmpl):
-    img = imageio.read_stored(os.path.join(input_dir, name))
+    img = image_io.read_stored(os.path.join(input_dir, name))
     stem = os.path.splitext(name)[0]
     for scale, folder in outputs:
         if min(img.shape[:2]) < scale:
             raise PrepareError(f'{os.path.join(input_dir, name)}: {img.shape[1]}x{img.shape[0]} is smaller than '
                                f'scale {scale}')
         lr = bicubic_downscale(mod_crop(img, scale), scale)
-        imageio.write_png(os.path.join(folder, filename_tmpl.format(stem) + '.png'), lr)
+        image_io.write_png(os.path.join(folder, filename_tmpl.format(stem) + '.png'), lr)
     return name
 
 
@@ -38,7 +38,7 @@ def make_lr(input_dir, output_root, scales=(4, ), filename_tmpl='{}', workers=No
         raise PrepareError(f'scales must be integers >= 2, got {scales}', 'scales')
     if '{}' not in filename_tmpl:
         raise PrepareError(f'filename_tmpl {filename_tmpl!r} must contain {{}}', 'filename_tmpl')
-    names = imageio.list_images(input_dir)
+    names = image_io.list_images(input_dir)
     if not names:
         raise PrepareError(f'{input_dir}: no images found')
     _check_unique_stems(input_dir, names)

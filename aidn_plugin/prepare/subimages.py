@@ -6,7 +6,7 @@ the source's channels and bit depth (grey stays grey, 16 bits stay 16 bits; an a
 import functools
 import os
 
-from aidn_plugin.utils import image_io as imageio
+from aidn_plugin.utils import image_io
 from aidn_plugin.prepare import PrepareError
 from aidn_plugin.prepare.parallel import run_parallel
 from aidn_plugin.prepare.staging import check_distinct, check_input_folder, default_workers, staged_folder
@@ -23,7 +23,7 @@ def crop_starts(length, crop_size, step, thresh_size=0):
 
 
 def _crop_one(name, input_dir, output_dir, crop_size, step, thresh_size, compress_level):
-    img = imageio.read_stored(os.path.join(input_dir, name))
+    img = image_io.read_stored(os.path.join(input_dir, name))
     h, w = img.shape[:2]
     stem = os.path.splitext(name)[0]
     count = 0
@@ -31,7 +31,7 @@ def _crop_one(name, input_dir, output_dir, crop_size, step, thresh_size, compres
         for x in crop_starts(w, crop_size, step, thresh_size):
             count += 1
             crop = img[y:y + crop_size, x:x + crop_size, ...]
-            imageio.write_png(os.path.join(output_dir, f'{stem}_s{count:03d}.png'), crop, compress_level)
+            image_io.write_png(os.path.join(output_dir, f'{stem}_s{count:03d}.png'), crop, compress_level)
     return name, count
 
 
@@ -45,7 +45,7 @@ def extract_subimages(input_dir, output_dir, crop_size=480, step=240, thresh_siz
             raise PrepareError(f'{name} must be a positive integer, got {value}', name)
     if thresh_size < 0:
         raise PrepareError(f'thresh_size must be >= 0, got {thresh_size}', 'thresh_size')
-    names = imageio.list_images(input_dir)
+    names = image_io.list_images(input_dir)
     if not names:
         raise PrepareError(f'{input_dir}: no images found')
     _check_unique_stems(input_dir, names)

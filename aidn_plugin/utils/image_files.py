@@ -1,8 +1,8 @@
 """Image files for ``aidn upscale``: finding inputs, reading them as they are, writing atomically.
 
-Built on :mod:`aidn_plugin.imageio` (the project's one reader/writer) with upscaling's own rule: an image
-comes back as stored, so grey stays one channel, an alpha channel is kept and 16-bit stays 16-bit
-(``cv2.IMREAD_UNCHANGED``). JPEGs, which have no alpha, go through ``imageio.decode_stored`` instead, so
+Built on :mod:`aidn_plugin.utils.image_io` (the project's one reader/writer) with upscaling's own rule: an
+image comes back as stored, so grey stays one channel, an alpha channel is kept and 16-bit stays 16-bit
+(``cv2.IMREAD_UNCHANGED``). JPEGs, which have no alpha, go through ``image_io.decode_stored`` instead, so
 their EXIF orientation is applied and a truncated file is refused, as everywhere else in the project.
 """
 import glob
@@ -10,10 +10,10 @@ import os
 
 import numpy as np
 
-from aidn_plugin.utils import image_io as imageio
+from aidn_plugin.utils import image_io
 from aidn_plugin.utils.image_io import IMAGE_EXTENSIONS
 
-ImageFileError = imageio.ImageError
+ImageFileError = image_io.ImageError
 _GLOB_CHARS = set('*?[')
 
 
@@ -43,7 +43,7 @@ def collect_inputs(specs):
 
     for spec in specs:
         if os.path.isdir(spec):
-            found = [os.path.join(spec, name) for name in imageio.list_images(spec)]
+            found = [os.path.join(spec, name) for name in image_io.list_images(spec)]
             if not found:
                 errors.append(f'{spec}: folder has no images ({", ".join(IMAGE_EXTENSIONS)})')
             for path in found:
@@ -71,9 +71,9 @@ def read_image(path):
         ImageFileError: unreadable file, not an image, or an unsupported pixel type / channel count.
     """
     import cv2
-    content = imageio.read_bytes(path)
+    content = image_io.read_bytes(path)
     if content[:2] == b'\xff\xd8':  # JPEG
-        image = imageio.decode_stored(content, path)
+        image = image_io.decode_stored(content, path)
     else:
         image = cv2.imdecode(np.frombuffer(content, np.uint8), cv2.IMREAD_UNCHANGED) if content else None
         if image is None:
@@ -89,7 +89,7 @@ def read_image(path):
 
 
 def write_image(path, image, params=None):
-    """Encode ``image`` by the extension of ``path`` and write it atomically (``imageio.write_bytes``: a
+    """Encode ``image`` by the extension of ``path`` and write it atomically (``image_io.write_bytes``: a
     temp file in the same folder, renamed into place), so an interrupted write leaves no partial image.
 
     Args:
@@ -107,4 +107,4 @@ def write_image(path, image, params=None):
         ok = False
     if not ok:
         raise ImageFileError(f'{path}: OpenCV cannot encode a {image.dtype} image of shape {image.shape} as {ext}')
-    imageio.write_bytes(path, memoryview(encoded))  # no copy of the encoded image
+    image_io.write_bytes(path, memoryview(encoded))  # no copy of the encoded image
