@@ -102,6 +102,18 @@ def test_packaged_weights_load_without_network(torch_home, published, monkeypatc
     assert _cache_files(torch_home) == []
 
 
+def test_load_model_takes_a_zoo_name_or_a_checkpoint_file(torch_home, published):
+    """One loader for users: a name of the table, or the path of a checkpoint (str or Path)."""
+    model, path = published
+    for name in (path, str(path)):
+        loaded = zoo.load_model(name, {})
+        assert loaded.fused
+        _same_output(loaded, model)
+    with pytest.raises(zoo.UnknownModelError, match=r"unknown model 'no_such.pth'; known models: none"):
+        zoo.load_model('no_such.pth', {})
+    assert _cache_files(torch_home) == []
+
+
 def test_unknown_name_lists_known_ones(published):
     _, path = published
     table = {'tiny_x2': entry_for(path, 'tiny_x2', 'http://127.0.0.1:9/x.pth', scale=2)}

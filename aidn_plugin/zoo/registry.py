@@ -17,6 +17,7 @@ that folder and adds (or replaces) its entry in the table.
 """
 import hashlib
 import json
+import os
 import re
 import urllib.error
 import urllib.request
@@ -222,9 +223,19 @@ def ensure_local(name, table=None, progress=False, allow_download=True):
 
 
 def load_model(name, table=None, fuse=True, device='cpu', progress=False):
-    """Build the AIDN of zoo entry ``name`` with its weights (downloaded if needed); eval mode, fused by
-    default. See :func:`aidn_plugin.zoo.checkpoints.load_model` for ``fuse`` and ``device``."""
+    """Build AIDN with weights: eval mode, fused by default.
+
+    Args:
+        name (str | os.PathLike): a zoo name (its weights packaged, cached, or downloaded now), or the path
+            of any AIDN checkpoint file (:func:`aidn_plugin.zoo.checkpoints.load_model`).
+        table (dict | None): name -> ZooEntry; default :data:`ZOO`.
+        fuse (bool): fold the asymmetric units (deploy form). Default True.
+        device (str | torch.device): where to put the model. Default ``cpu``.
+        progress (bool): progress bar for a download.
+    """
     from aidn_plugin.zoo.checkpoints import load_model as load_file
+    if name not in (ZOO if table is None else table) and os.path.isfile(os.fspath(name)):
+        return load_file(name, fuse=fuse, device=device)
     entry = get_entry(name, table)
     path = ensure_local(name, table, progress=progress)
     return load_file(path, scale=entry.scale, arch=entry.arch, fuse=fuse, device=device)
