@@ -176,3 +176,15 @@ def test_the_checker_sees_the_imports_it_forbids():
     path = PACKAGE / 'utils' / 'example.py'
     names = sorted(name for _, name in _imported_modules(path, ast.parse(source)))
     assert names == ['aidn_plugin', 'aidn_plugin.data', 'aidn_plugin.utils', 'aidn_plugin.zoo']
+
+
+@pytest.mark.parametrize('module, check', [
+    ('aidn_plugin.integrations.mmengine', "from mmengine.registry import MODELS; assert MODELS.get('AIDN')"),
+    ('aidn_plugin.integrations.spandrel', "import spandrel; assert 'AIDN' in spandrel.MAIN_REGISTRY"),
+])
+def test_each_integration_imports_first_thing_in_a_fresh_interpreter(module, check):
+    """Importing an integration imports its library, which runs the package's post-import hook, which
+    registers through the same integration module, half-imported at that moment: it must cope."""
+    from helpers import python
+    result = python(f'import {module}\n{check}\n')
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -6,15 +6,19 @@ this root registration, e.g. as the generator of a model::
 
     model = dict(type='BaseEditModel', generator=dict(type='AIDN', upscale=4, num_feat=32), ...)
 
-Importing this module registers; ``register()`` is idempotent.
+``import aidn_plugin`` registers as soon as ``mmengine.registry`` is imported; importing this module
+registers too. ``register()`` is idempotent.
 """
-from mmengine.registry import MODELS
-
 from aidn_plugin.archs.aidn_arch import AIDN
 
 
-def register(registry=MODELS):
-    """Register AIDN in ``registry`` under the name ``AIDN``; does nothing when it is already there."""
+def register(registry=None):
+    """Register AIDN in ``registry`` (default: mmengine's root ``MODELS``) under the name ``AIDN``; does
+    nothing when it is already there. Returns the registry."""
+    # imported here, not at the top: importing mmengine.registry runs the package's post-import hook,
+    # which calls this function, and by then the function must exist
+    from mmengine.registry import MODELS
+    registry = MODELS if registry is None else registry
     if registry.module_dict.get('AIDN') is not AIDN:
         registry.register_module(name='AIDN', module=AIDN)
     return registry
