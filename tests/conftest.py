@@ -1,4 +1,4 @@
-"""Shared fixtures. Tests never read ../shared/datasets: images come from scikit-image (a BasicSR
+"""Shared fixtures. Tests read no data from outside the repository: images come from scikit-image (a BasicSR
 dependency that ships photographs) or from the committed demo set."""
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""The default network stays inside DESIGN.md's budget (counted with mmengine.analysis)."""
+"""The default network stays inside its budget (docs/architecture.md), counted with mmengine.analysis."""
 import pytest
 
 from aidn_plugin.archs.aidn_arch import AIDN

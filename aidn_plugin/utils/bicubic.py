@@ -1,4 +1,4 @@
-"""MATLAB-style bicubic downscaling, the field's way of making LR images (DESIGN.md section 4).
+"""MATLAB-style bicubic downscaling, the field's way of making LR images (docs/data.md).
 
 What MATLAB's ``imresize(img, 1/scale, 'bicubic')`` does on an integer image, and so what the LR images
 shipped with the benchmark sets are:
