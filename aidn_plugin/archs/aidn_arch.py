@@ -103,13 +103,16 @@ class ContrastChannelAttention(nn.Module):
 
     def forward(self, x, residual=None):
         """``x`` scaled per channel; with ``residual``, ``residual + x * scale`` in one pass."""
-        mean = x.mean(dim=(2, 3), keepdim=True)
+        # statistics in float32 (x.float() is x itself there): in fp16 the squares of large features
+        # overflow, and a bf16 mean over a whole image keeps only ~3 significant digits
+        xf = x.float()
+        mean = xf.mean(dim=(2, 3), keepdim=True)
         if self.pool == 'contrast':
             # two passes (not torch.var_mean: its CPU kernel is ~50x slower than mean on these shapes)
-            stat = mean + (x - mean).square_().mean(dim=(2, 3), keepdim=True).sqrt()
+            stat = mean + (xf - mean).square_().mean(dim=(2, 3), keepdim=True).sqrt()
         else:
             stat = mean
-        scale = torch.sigmoid(self.excite(F.relu(self.squeeze(stat))))
+        scale = torch.sigmoid(self.excite(F.relu(self.squeeze(stat.to(x.dtype)))))
         if residual is None:
             return x * scale
         return torch.addcmul(residual, x, scale)
@@ -258,7 +261,9 @@ class AIDN(nn.Module):
         tap_outputs.clear()
         residuals = self.upsampler[1](stacked)
         del stacked
-        weights = torch.softmax(self.fusion(residuals), dim=1) if self.fusion is not None else None
+        # softmax in float32 whatever the network's dtype (half, bf16, autocast): the weights then sum to 1
+        # to float32 rounding, and stay float32 for the accumulation below
+        weights = torch.softmax(self.fusion(residuals).float(), dim=1) if self.fusion is not None else None
 
         # output = bicubic(x) + sum_k w_k * residual_k / img_range, accumulated in place into the bicubic
         # image (its backward does not need it)
