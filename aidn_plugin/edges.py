@@ -84,6 +84,10 @@ def edge_map(x, operator='sobel'):
         raise ValueError(f'edge_map: x must be [N, C, H, W] or [C, H, W] with C in (1, 3), got shape {tuple(x.shape)}')
     if operator not in EDGE_OPERATORS:
         raise ValueError(f'edge_map: operator must be one of {EDGE_OPERATORS}, got {operator!r}')
+    dtype = x.dtype
+    if dtype in (torch.float16, torch.bfloat16):
+        # in float32: fp16 loses the 1e-12 guard (it underflows to 0) and bf16 the small gradients
+        x = x.float()
     y = F.pad(luma(x), (1, 1, 1, 1), mode='replicate')
     if operator == 'laplacian':
         squared, norm = _laplacian_squared(y), 4.
@@ -92,6 +96,8 @@ def edge_map(x, operator='sobel'):
         squared = _gradient_squared(y, outer, centre)
     eps = torch.tensor(_EPS, dtype=x.dtype, device=x.device)
     magnitude = (torch.sqrt(squared + eps) - torch.sqrt(eps)) / norm
+    if magnitude.dtype != dtype:
+        magnitude = magnitude.to(dtype)
     return magnitude[0] if single else magnitude
 
 

@@ -5,7 +5,8 @@ half-way into a run (or, worse, a run that "succeeds" without training). Each ch
 Checked: the YAML parses to a mapping; required keys are present; no unknown top-level key (the nearest
 valid key is suggested); every dataroot / meta_info_file exists; the network's ``upscale`` agrees with the
 option file's ``scale``; ``num_gpu`` does not exceed the GPUs present; the training set holds at least one
-global batch; ``basicsr test`` has a network checkpoint to load. ``--force_yml`` overrides are applied first.
+global batch; ``basicsr test`` has a network checkpoint to load; ``train.amp`` / ``val.amp`` /
+``train.grad_clip`` are valid, and fp16 is not asked of a CPU run. ``--force_yml`` overrides are applied first.
 """
 import difflib
 import math
@@ -80,6 +81,7 @@ def check_option_file(path, subcommand, args, world_size=None):
     _check_dataroots(path, opt)
     _check_scale(path, opt)
     _check_num_gpu(path, opt)
+    _check_amp(path, opt, subcommand)
     if subcommand == 'train':
         if world_size is None:
             world_size = int(os.environ.get('WORLD_SIZE', '1')) if args.launcher != 'none' else 1
@@ -153,6 +155,23 @@ def _check_num_gpu(path, opt):
     if wanted > present:
         raise UsageError(f'{path}: num_gpu is {wanted} but this machine has {present} CUDA GPU(s); '
                          f"use num_gpu: {present} (0 trains on the CPU) or 'auto'")
+
+
+def _check_amp(path, opt, subcommand):
+    """Mixed-precision keys (aidn_plugin.utils.amp); fp16 needs CUDA, so a CPU run is refused here."""
+    from aidn_plugin.utils import amp
+    device_type = 'cuda' if _resolved_num_gpu(opt) > 0 else 'cpu'  # BasicSR's own rule (num_gpu != 0)
+    sections = (('train', opt.get('train')), ('val', opt.get('val'))) if subcommand == 'train' else \
+        (('val', opt.get('val')),)
+    try:
+        for section, values in sections:
+            if isinstance(values, dict):
+                amp.check_amp_device(amp.parse_amp(values.get('amp'), f'{section}.amp'), f'{section}.amp',
+                                     device_type)
+        if subcommand == 'train' and isinstance(opt.get('train'), dict):
+            amp.parse_grad_clip(opt['train'].get('grad_clip'))
+    except ValueError as error:
+        raise UsageError(f'{path}: {error}') from None
 
 
 def _check_train_set_size(path, opt, world_size):

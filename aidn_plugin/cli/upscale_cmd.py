@@ -15,6 +15,7 @@ from aidn_plugin.cli.model_options import add_model_arguments, load_model_from_a
 from aidn_plugin.inference.tile_plan import DEFAULT_OVERLAP, DEFAULT_TILE
 
 PROG = 'aidn upscale'
+PRECISIONS = ('fp32', 'fp16', 'bf16')
 
 
 def add_parser(sub):
@@ -33,7 +34,11 @@ def add_parser(sub):
                         help=f'LR pixels of context around each tile (discarded); default {DEFAULT_OVERLAP}')
     parser.add_argument('--device', choices=('auto', 'cpu', 'cuda'), default='auto',
                         help='auto (CUDA when available, else CPU), cpu or cuda; default auto')
-    parser.add_argument('--half', action='store_true', help='fp16 inference (CUDA only)')
+    parser.add_argument('--precision', choices=PRECISIONS, default=None,
+                        help='fp32 (default); fp16 (CUDA only) or bf16 (CUDA or CPU, slower than fp32 on CPUs '
+                        'without bf16 instructions): convolutions in that precision under torch.autocast, the '
+                        'edge map, attention statistics, softmax and bicubic base in fp32')
+    parser.add_argument('--half', action='store_true', help='the same as --precision fp16 (CUDA only)')
     parser.add_argument('--unfused', action='store_true',
                         help='run the training form instead of the fused deploy form (same output, slower)')
     parser.add_argument('--ext', default=None, metavar='EXT',
@@ -54,6 +59,16 @@ def pick_device(name, half):
         raise UsageError(f'--half needs a CUDA device, but the device is {device}: fp16 on the CPU is slow and '
                          'less accurate; leave --half out there')
     return device
+
+
+def pick_precision(precision, half, device):
+    """``--precision`` / ``--half`` -> ``fp32``, ``fp16`` or ``bf16``; fp16 is refused off CUDA."""
+    if half and precision not in (None, 'fp16'):
+        raise UsageError(f'--half means --precision fp16; it contradicts --precision {precision}')
+    precision = 'fp16' if half else precision or 'fp32'
+    if precision == 'fp16' and device != 'cuda':
+        raise UsageError(f'--precision fp16 needs a CUDA device, but the device is {device}; use bf16 or fp32 there')
+    return precision
 
 
 def plan_outputs(files, output, ext):
@@ -100,9 +115,18 @@ def _upscale_one(model, source, target, args, show_progress):
     start = time.perf_counter()
     with tqdm(total=tile_count(height, width, args.tile, args.tile_overlap), unit='tile', leave=False,
               desc=os.path.basename(source), disable=None if show_progress else True) as bar:
-        result = upscale_image(model, image, args.tile, args.tile_overlap, progress=bar.update)
+        with _autocast(args.precision, next(model.parameters()).device.type):
+            result = upscale_image(model, image, args.tile, args.tile_overlap, progress=bar.update)
     write_image(target, result)
     return width, height, time.perf_counter() - start
+
+
+def _autocast(precision, device_type):
+    # autocast, not model.half(): the weights stay fp32 and so do the ops autocast keeps in fp32, the
+    # bicubic base and what the network computes in fp32 itself (measured on the CPU: 65 dB Y-PSNR to fp32
+    # in bf16 under autocast, 56 dB with the whole network cast to bf16)
+    from aidn_plugin.utils import amp
+    return amp.autocast({'fp32': 'none'}.get(precision, precision), device_type)
 
 
 def run(args):
@@ -113,6 +137,7 @@ def run(args):
     except ValueError as error:
         raise UsageError(f'--tile / --tile-overlap: {error}') from None
     device = pick_device(args.device, args.half)
+    args.precision = pick_precision(args.precision, args.half, device)
 
     files, errors = collect_inputs(args.inputs)
     for message in errors:
@@ -126,8 +151,6 @@ def run(args):
 
     model = load_model_from_args(args, fuse=not args.unfused, device=device, scale=args.scale,
                                  progress=not args.quiet)
-    if args.half:
-        model.half()
 
     written = 0
     for source, target in pairs:
