@@ -245,3 +245,13 @@ def test_real_command_keeps_going_and_exits_non_zero(tmp_path, photo_rgb, weight
     assert len(errors) == 2 and 'gone.png: no such file' in errors[0] and 'notes.png' in errors[1]
     assert 'a.png -> ' in result.stdout and '(48x40 -> 96x80' in result.stdout
     assert DEFAULT_TILE == 192 and DEFAULT_OVERLAP == 16  # the figures the README quotes
+
+
+@pytest.mark.parametrize('image, message', [
+    (np.zeros((8, 8, 3), np.float32), r'unsupported sample type float32 \(expected uint8 or uint16\)'),
+    (np.zeros((8, 8, 2), np.uint8), r'expected a grey, BGR or BGRA image, got shape \(8, 8, 2\)'),
+])
+def test_unsupported_pixels_follow_the_imaging_layer_rules(model_x2, image, message):
+    from aidn_plugin.utils.image_io import ImageError
+    with pytest.raises(ImageError, match=message):
+        upscale_image(model_x2, image)

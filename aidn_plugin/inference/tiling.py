@@ -15,6 +15,7 @@ output in the image's own dtype (uint8 / uint16); no full-size float output is e
 import numpy as np
 import torch
 
+from aidn_plugin.utils import image_io
 from aidn_plugin.inference.tile_plan import (DEFAULT_OVERLAP, DEFAULT_TILE, check_tiling, tile_count,  # noqa: F401
                                             tile_windows)
 
@@ -65,21 +66,12 @@ def upscale_image(model, image, tile=DEFAULT_TILE, overlap=DEFAULT_OVERLAP, prog
         comes back grey (BT.601 luma of the output); alpha is upscaled on its own with bicubic.
 
     Raises:
-        ValueError: unsupported dtype / channels, colour into a grey network, bad tile settings.
+        ValueError: bad tile settings, colour into a grey network; ``image_io.ImageError`` (a ValueError)
+            for an unsupported sample type or layout.
     """
-    if image.dtype == np.uint8:
-        peak = 255.
-    elif image.dtype == np.uint16:
-        peak = 65535.
-    else:
-        raise ValueError(f'expected uint8 or uint16 pixels, got {image.dtype}')
-    if image.ndim == 2:
-        colour, alpha = image, None
-    elif image.ndim == 3 and image.shape[2] in (3, 4):
-        colour = image[:, :, :3]
-        alpha = image[:, :, 3] if image.shape[2] == 4 else None
-    else:
-        raise ValueError(f'expected a grey, BGR or BGRA image, got shape {image.shape}')
+    # the project's one set of pixel rules (sample types, grey / BGR / BGRA layouts)
+    colour, alpha = image_io.split_alpha(image)
+    peak = image_io.max_value(image)
     check_tiling(tile, overlap)
     grey = colour.ndim == 2
     in_ch = getattr(model, 'num_in_ch', 3)

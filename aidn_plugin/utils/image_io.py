@@ -100,6 +100,17 @@ def max_value(img):
         raise ImageError(f'unsupported sample type {img.dtype} (expected uint8 or uint16)') from None
 
 
+def split_alpha(img):
+    """(colour, alpha) of an image as stored: [H, W] grey or [H, W, 3] BGR, and the [H, W] alpha channel of a
+    BGRA image (None without one). Raises :class:`ImageError` for any other layout or sample type."""
+    max_value(img)
+    if img.ndim == 2:
+        return img, None
+    if img.ndim == 3 and img.shape[2] in (3, 4):
+        return img[:, :, :3], (img[:, :, 3] if img.shape[2] == 4 else None)
+    raise ImageError(f'expected a grey, BGR or BGRA image, got shape {img.shape}')
+
+
 def to_float(img):
     """Integer image to float32 in [0, 1]: divides by 255 (8 bit) or 65535 (16 bit)."""
     return img.astype(np.float32) / np.float32(max_value(img))
@@ -129,4 +140,4 @@ def list_images(folder):
 
 
 __all__ = ['IMAGE_EXTENSIONS', 'ImageError', 'decode', 'decode_stored', 'encode_png', 'list_images',
-           'max_value', 'read', 'read_bytes', 'read_stored', 'to_float', 'write_bytes', 'write_png']
+           'max_value', 'read', 'read_bytes', 'read_stored', 'split_alpha', 'to_float', 'write_bytes', 'write_png']
