@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aidn_plugin import edges
+from aidn_plugin.archs import aidn_deploy
 
 SUPPORTED_SCALES = (2, 3, 4)
 ATTENTION_TYPES = ('cca', 'ca', 'none')
@@ -244,14 +245,13 @@ class AIDN(nn.Module):
                 edge = edges.edge_map(x, self.edge_operator)
             shallow = torch.cat((shallow, edge), dim=1)
 
-        # Features run channels-last: oneDNN's convolutions then read and write them without reordering.
-        feat = F.conv2d(shallow.contiguous(memory_format=torch.channels_last), *self._shallow_kernel(), padding=1)
-        tap_outputs = []
-        for index, block in enumerate(self.body):
-            feat = block(feat)
-            if index in self.taps:
-                tap_outputs.append(self.upsampler[0](feat))
-        del feat, shallow
+        fast = aidn_deploy.applies(self, x)
+        if fast:
+            # CPU inference: the same features with cached kernels and fused oneDNN calls (aidn_deploy)
+            tap_outputs = aidn_deploy.tap_outputs(self, shallow)
+        else:
+            tap_outputs = self._tap_outputs(shallow)
+        del shallow
         # PixelShuffle maps channel blocks of upscale^2 to one output channel each, so shuffling the
         # concatenated convolution outputs gives the concatenated residual images in one call.
         # (Shuffled channels-last, the residuals stay channels-last: the fusion convolution reads them that
@@ -267,13 +267,27 @@ class AIDN(nn.Module):
 
         # output = bicubic(x) + sum_k w_k * residual_k / img_range, accumulated in place into the bicubic
         # image (its backward does not need it)
-        out = F.interpolate(x, scale_factor=self.upscale, mode='bicubic', align_corners=False)
+        if fast and self.upscale in aidn_deploy.BICUBIC_SCALES:
+            out = aidn_deploy.bicubic(x, self.upscale)
+        else:
+            out = F.interpolate(x, scale_factor=self.upscale, mode='bicubic', align_corners=False)
         if weights is None:
             return out.add_(residuals, alpha=1 / self.img_range)
         step = residuals.shape[1] // weights.shape[1]
         for k in range(weights.shape[1]):
             out.addcmul_(weights[:, k:k + 1], residuals[:, k * step:(k + 1) * step], value=1 / self.img_range)
         return out
+
+    def _tap_outputs(self, shallow):
+        """The upsampler-convolution outputs of the tap blocks (the training form's feature stage)."""
+        # Features run channels-last: oneDNN's convolutions then read and write them without reordering.
+        feat = F.conv2d(shallow.contiguous(memory_format=torch.channels_last), *self._shallow_kernel(), padding=1)
+        tap_outputs = []
+        for index, block in enumerate(self.body):
+            feat = block(feat)
+            if index in self.taps:
+                tap_outputs.append(self.upsampler[0](feat))
+        return tap_outputs
 
     def _shallow_kernel(self):
         """(weight, bias) of one 3x3 convolution over [image - mean, edge] equal to the dual-input shallow
