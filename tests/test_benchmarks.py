@@ -31,10 +31,11 @@ def _keep_thread_count():
 
 @pytest.fixture(scope='module')
 def tiny_speed_report():
-    """A real benchmark_speed run on a 16x8 -> 64x32 input (SAFMN, fused AIDN, training-form AIDN, bicubic)."""
+    """A real benchmark_speed run on a 16x8 -> 64x32 input (SAFMN, fused AIDN, training-form AIDN, bicubic),
+    at 1 and 2 threads."""
     threads = torch.get_num_threads()
     try:
-        return benchmark_speed.run_benchmark(['aidn', 'aidn_fused', 'bicubic'], threads=1, **TINY_SPEED)
+        return benchmark_speed.run_benchmark(['aidn', 'aidn_fused', 'bicubic'], threads=(1, 2), **TINY_SPEED)
     finally:
         torch.set_num_threads(threads)
 
@@ -135,16 +136,19 @@ def test_speed_report_ratios_targets_and_profile(tiny_speed_report):
     report = tiny_speed_report
     models = report['models']
     assert list(models) == ['safmn', 'aidn', 'aidn_fused', 'bicubic']
-    assert report['meta']['threads'] == 1
+    assert report['meta']['threads'] == 2 and report['settings']['threads'] == [1, 2]
     safmn = models['safmn']
-    assert all(v == 1.0 for v in safmn['ratios'].values())
+    assert all(v == 1.0 for k, v in safmn['ratios'].items() if k != 'latency_by_threads')
+    assert safmn['ratios']['latency_by_threads'] == {'1': 1.0, '2': 1.0}
     fused = models['aidn_fused']
     assert fused['ratios']['latency'] == round(fused['latency']['median_ms'] / safmn['latency']['median_ms'], 3)
     assert fused['params'] == 308006 and models['aidn']['training_params'] > fused['params']
     assert fused['macs'] == models['aidn']['macs'] > 0  # the training form runs the same convolutions
-    assert fused['gmacs_per_s'] == pytest.approx(fused['macs'] / fused['latency']['median_ms'] / 1e6, rel=1e-2)
+    # (figures are rounded to 2-3 decimals, and these tiny runs have small rates)
+    assert fused['gmacs_per_s'] == pytest.approx(fused['macs'] / fused['latency']['median_ms'] / 1e6, abs=0.006)
+    matmul = report['reference']['2']['matmul']
     assert fused['matmul_fraction'] == pytest.approx(
-        fused['gmacs_per_s'] / report['reference']['matmul']['gmacs_per_s'], rel=1e-2)
+        fused['macs'] / fused['latency']['median_ms'] / (matmul['macs'] / matmul['median_ms']), rel=0.01, abs=1e-3)
     assert models['bicubic']['macs'] == 0 and models['bicubic']['gmacs_per_s'] is None
     assert 'train_step' not in models['aidn_fused'] and models['aidn']['train_step']['runs'] == 2
     assert all(m['peak_memory_bytes'] > 0 for m in models.values())
@@ -153,7 +157,42 @@ def test_speed_report_ratios_targets_and_profile(tiny_speed_report):
     for target in report['targets'].values():
         assert isinstance(target['met'], bool)
     assert report['profile']['model'] == 'aidn_fused' and len(report['profile']['rows']) == 5
+    assert report['profile']['layout'] == fused['layout']
     assert sum(r['share'] for r in report['profile']['rows']) <= 1.0001
+
+
+def test_speed_report_times_both_layouts_and_reports_the_better(tiny_speed_report):
+    """Fairness: every network is timed in NCHW and channels-last at every thread count, and every headline
+    figure and ratio uses each network's better layout (SAFMN's included)."""
+    models = tiny_speed_report['models']
+    for name, entry in models.items():
+        for count in ('1', '2'):
+            by = entry['by_threads'][count]
+            assert set(by['layouts']) == {'nchw', 'channels_last'}
+            assert by['layout'] == min(by['layouts'], key=lambda layout: by['layouts'][layout]['median_ms'])
+            assert by['latency'] == by['layouts'][by['layout']]
+            best_safmn = models['safmn']['by_threads'][count]['latency']['median_ms']
+            assert entry['ratios']['latency_by_threads'][count] == round(by['latency']['median_ms'] / best_safmn, 3)
+        assert entry['latency'] == entry['by_threads']['2']['latency']  # the last thread count is the headline
+    for name in ('safmn', 'aidn'):
+        step = models[name]['train_step']
+        layouts = models[name]['train_step_layouts']
+        assert set(layouts) == {'nchw', 'channels_last'} and step['median_ms'] == min(
+            v['median_ms'] for v in layouts.values()) and step['layout'] in layouts
+    assert 0 < models['aidn']['edge_step_ms'] < models['aidn']['train_step']['median_ms']
+
+
+def test_in_layout_copies_model_and_input():
+    net = peers.build('srvgg')
+    x = torch.rand(1, 3, 8, 8)
+    placed, y = benchmark_speed.in_layout(net, x, 'channels_last')
+    conv = next(m for m in placed.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous()
+    assert y.is_contiguous(memory_format=torch.channels_last) and not y.is_contiguous()
+    original = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d))
+    assert original.weight.is_contiguous()  # the original is left as it was
+    with torch.no_grad():
+        assert torch.allclose(placed(y), net(x), atol=1e-5)
 
 
 def test_speed_markdown_has_a_row_per_network(tiny_speed_report):
@@ -161,7 +200,8 @@ def test_speed_markdown_has_a_row_per_network(tiny_speed_report):
     rows = [line for line in text.splitlines() if line.startswith('| ') and 'x SAFMN' not in line]
     for name in tiny_speed_report['models']:
         assert sum(peers.CONFIGS[name] in row for row in rows) == 1
-    assert '1 threads' in text and 'matrix multiply' in text and 'Where the time goes' in text
+    assert '1, 2 threads' in text and 'matrix multiply' in text and 'Where the time goes' in text
+    assert 'NCHW ms' in text and 'CL ms' in text and 'edge map of one training batch' in text
 
 
 def test_speed_main_writes_json_and_markdown(tmp_path, capsys):
