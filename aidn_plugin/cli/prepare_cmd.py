@@ -107,7 +107,8 @@ def _guarded(function, *args, **kwargs):
 def run_subimages(args):
     from aidn_plugin.prepare.subimages import extract_subimages
     images, crops, skipped = _guarded(extract_subimages, args.input, args.output, args.crop_size, args.step,
-                                      args.thresh_size, args.compress_level, args.workers, args.overwrite)
+                                      args.thresh_size, args.compress_level, args.workers, args.overwrite,
+                                      progress=True)
     print(f'aidn prepare subimages: {crops} crops of {images - len(skipped)} images written to {args.output}')
     if skipped:
         print(f'aidn prepare subimages: skipped {len(skipped)} images smaller than {args.crop_size} pixels '
@@ -117,20 +118,22 @@ def run_subimages(args):
 
 def run_lr(args):
     from aidn_plugin.prepare.lr import make_lr
-    folders = _guarded(make_lr, args.input, args.output, args.scale, args.filename_tmpl, args.workers, args.overwrite)
+    folders = _guarded(make_lr, args.input, args.output, args.scale, args.filename_tmpl, args.workers, args.overwrite,
+                       progress=True)
     print(f'aidn prepare lr: wrote {", ".join(folders)}')
     return 0
 
 
 def run_lmdb(args):
     from aidn_plugin.prepare.lmdb_writer import make_lmdb
-    count = _guarded(make_lmdb, args.input, args.output, args.compress_level, args.workers, args.overwrite)
+    count = _guarded(make_lmdb, args.input, args.output, args.compress_level, args.workers, args.overwrite,
+                     progress=True)
     print(f'aidn prepare lmdb: {count} images written to {args.output}')
     return 0
 
 
 def run_edges(args):
     from aidn_plugin.prepare.edge_maps import make_edges
-    count = _guarded(make_edges, args.input, args.output, args.operator, args.workers, args.overwrite)
+    count = _guarded(make_edges, args.input, args.output, args.operator, args.workers, args.overwrite, progress=True)
     print(f'aidn prepare edges: {count} edge maps written to {args.output}')
     return 0

@@ -37,8 +37,17 @@ def _edge_one(name, input_dir, output_dir, operator):
     return name
 
 
-def make_edges(input_dir, output_dir, operator='sobel', workers=None, overwrite=False):
-    """Write the edge map of every image of ``input_dir`` into ``output_dir``; returns the count."""
+def make_edges(input_dir, output_dir, operator='sobel', workers=None, overwrite=False, progress=False):
+    """Write the edge map of every image of ``input_dir`` into ``output_dir``; returns the count.
+
+    Args:
+        input_dir (str): folder of LR images.
+        output_dir (str): output folder (created).
+        operator (str): ``sobel``, ``scharr`` or ``laplacian`` (``aidn_plugin.edges.EDGE_OPERATORS``).
+        workers (int | None): worker processes; default: the CPU count, at most 4.
+        overwrite (bool): replace an existing output; otherwise an existing one is refused before any work.
+        progress (bool): show a progress bar on stderr.
+    """
     check_input_folder(input_dir)
     check_distinct(input_dir, output_dir)
     if operator not in EDGE_OPERATORS:
@@ -50,7 +59,7 @@ def make_edges(input_dir, output_dir, operator='sobel', workers=None, overwrite=
     workers = default_workers() if workers is None else workers
     with staged_folder(output_dir, overwrite) as staging:
         job = functools.partial(_edge_one, input_dir=input_dir, output_dir=staging, operator=operator)
-        for _ in run_parallel(job, names, workers, desc='edges', initializer=_single_thread):
+        for _ in run_parallel(job, names, workers, desc='edges', initializer=_single_thread, progress=progress):
             pass
     return len(names)
 

@@ -35,11 +35,19 @@ def check_key(folder, name):
     return stem
 
 
-def make_lmdb(input_dir, lmdb_path, compress_level=1, workers=None, overwrite=False, map_size=None):
+def make_lmdb(input_dir, lmdb_path, compress_level=1, workers=None, overwrite=False, map_size=None,
+              progress=False):
     """Write ``lmdb_path`` from the images of ``input_dir``; returns the number of entries.
 
-    ``map_size`` is the initial LMDB map size in bytes (default: 4 x the input files, at least 64 MiB);
-    the map doubles whenever it fills, so it never has to be guessed right.
+    Args:
+        input_dir (str): folder of images (HR, LR or edge maps).
+        lmdb_path (str): the LMDB folder to write; its name must end in ``.lmdb``.
+        compress_level (int): PNG compression level of the stored images, 0..9. Default 1.
+        workers (int | None): worker processes; default: the CPU count, at most 4.
+        overwrite (bool): replace an existing output; otherwise an existing one is refused before any work.
+        progress (bool): show a progress bar on stderr.
+        map_size (int | None): the initial LMDB map size in bytes (default: 4 x the input files, at least
+            64 MiB); the map doubles whenever it fills, so it never has to be guessed right.
     """
     import lmdb
     check_input_folder(input_dir)
@@ -64,7 +72,7 @@ def make_lmdb(input_dir, lmdb_path, compress_level=1, workers=None, overwrite=Fa
         lines, pending = [], []
         try:
             job = functools.partial(_encode_one, input_dir=input_dir, compress_level=compress_level)
-            for key, shape, data in run_parallel(job, names, workers, desc='lmdb'):
+            for key, shape, data in run_parallel(job, names, workers, desc='lmdb', progress=progress):
                 pending.append((key.encode('ascii'), data))
                 lines.append(format_line(f'{key}.png', shape, compress_level))
                 if len(pending) >= _COMMIT_EVERY:

@@ -30,8 +30,19 @@ def _downscale_one(name, input_dir, outputs, filename_tmpl):
     return name
 
 
-def make_lr(input_dir, output_root, scales=(4, ), filename_tmpl='{}', workers=None, overwrite=False):
-    """Write ``output_root/X{s}/`` for each scale; returns the list of folders written."""
+def make_lr(input_dir, output_root, scales=(4, ), filename_tmpl='{}', workers=None, overwrite=False,
+            progress=False):
+    """Write ``output_root/X{s}/`` for each scale; returns the list of folders written.
+
+    Args:
+        input_dir (str): folder of HR images.
+        output_root (str): where the ``X{s}`` folders go.
+        scales (iterable of int): downscaling factors, each >= 2. Default (4, ).
+        filename_tmpl (str): LR file name from the HR stem, with ``{}`` for the stem. Default ``'{}'``.
+        workers (int | None): worker processes; default: the CPU count, at most 4.
+        overwrite (bool): replace an existing output; otherwise an existing one is refused before any work.
+        progress (bool): show a progress bar on stderr.
+    """
     check_input_folder(input_dir)
     scales = sorted(set(int(s) for s in scales))
     if not scales or min(scales) < 2:
@@ -54,7 +65,7 @@ def make_lr(input_dir, output_root, scales=(4, ), filename_tmpl='{}', workers=No
             stagings = [stack.enter_context(staged_folder(target, overwrite)) for target in targets]
             job = functools.partial(_downscale_one, input_dir=input_dir, outputs=list(zip(scales, stagings)),
                                     filename_tmpl=filename_tmpl)
-            for _ in run_parallel(job, names, workers, desc='lr'):
+            for _ in run_parallel(job, names, workers, desc='lr', progress=progress):
                 pass
     except BaseException:
         if created_root and os.path.isdir(output_root) and not os.listdir(output_root):

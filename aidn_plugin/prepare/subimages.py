@@ -36,8 +36,21 @@ def _crop_one(name, input_dir, output_dir, crop_size, step, thresh_size, compres
 
 
 def extract_subimages(input_dir, output_dir, crop_size=480, step=240, thresh_size=0, compress_level=3,
-                      workers=None, overwrite=False):
-    """Crop every image of ``input_dir`` into ``output_dir``; returns (images, crops, skipped names)."""
+                      workers=None, overwrite=False, progress=False):
+    """Crop every image of ``input_dir`` into ``output_dir``; returns (images, crops, skipped names).
+
+    Args:
+        input_dir (str): folder of HR images.
+        output_dir (str): output folder (created).
+        crop_size (int): side of the square crops in pixels. Default 480.
+        step (int): distance between crop starts. Default 240.
+        thresh_size (int): add a last crop flush with the border when more than this many pixels remain.
+            Default 0.
+        compress_level (int): PNG compression level, 0..9. Default 3.
+        workers (int | None): worker processes; default: the CPU count, at most 4.
+        overwrite (bool): replace an existing output; otherwise an existing one is refused before any work.
+        progress (bool): show a progress bar on stderr.
+    """
     check_input_folder(input_dir)
     check_distinct(input_dir, output_dir)
     for name, value in (('crop_size', crop_size), ('step', step)):
@@ -54,7 +67,7 @@ def extract_subimages(input_dir, output_dir, crop_size=480, step=240, thresh_siz
     with staged_folder(output_dir, overwrite) as staging:
         job = functools.partial(_crop_one, input_dir=input_dir, output_dir=staging, crop_size=crop_size, step=step,
                                 thresh_size=thresh_size, compress_level=compress_level)
-        for name, count in run_parallel(job, names, workers, desc='subimages'):
+        for name, count in run_parallel(job, names, workers, desc='subimages', progress=progress):
             crops += count
             if count == 0:
                 skipped.append(name)
