@@ -48,8 +48,10 @@ class AIDNArch(Architecture[AIDN]):
         )
 
 
-def register(registry=MAIN_REGISTRY):
-    """Add AIDN to ``registry`` (spandrel's main registry by default); a second call does nothing."""
+def register(registry=None):
+    """Add AIDN to ``registry`` (default: spandrel's ``MAIN_REGISTRY``); a second call does nothing.
+    Returns what ``registry.add`` returns."""
+    registry = MAIN_REGISTRY if registry is None else registry
     return registry.add(ArchSupport.from_architecture(AIDNArch()), ignore_duplicates=True)
 
 
