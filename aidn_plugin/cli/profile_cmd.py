@@ -12,7 +12,7 @@ def add_parser(sub):
                             description='Count parameters, MACs and activations of AIDN at an output size.')
     add_model_arguments(parser, required=False)
     parser.add_argument('--scale', type=int, default=None,
-                        help='upscale factor (2, 3, 4); default 4, or the scale of -m / --weights')
+                        help="upscale factor (2, 3, 4); default: the architecture's, or the scale of -m / --weights")
     parser.add_argument('--num-feat', type=int, default=None, help='feature channels (default: the architecture\'s)')
     parser.add_argument('--num-block', type=int, default=None, help='number of blocks (default: the architecture\'s)')
     parser.add_argument('--size', default='1280x720', help='output size WIDTHxHEIGHT; default 1280x720')
@@ -27,7 +27,7 @@ def _build(args):
                 raise UsageError(f'{flag} cannot be combined with -m / --weights (the weights fix it)')
         return load_model_from_args(args, fuse=not args.unfused, scale=args.scale)
     from aidn_plugin.archs.aidn_arch import AIDN
-    kwargs = {'upscale': 4 if args.scale is None else args.scale}
+    kwargs = {} if args.scale is None else {'upscale': args.scale}  # AIDN's own defaults for the rest
     if args.num_feat is not None:
         kwargs['num_feat'] = args.num_feat
     if args.num_block is not None:
