@@ -10,6 +10,8 @@ Data flow (README "Architecture" and docs/architecture.md):
 
 Attribute names are checkpoint keys: keep them stable.
 """
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -85,6 +87,14 @@ class AsymmetricConvUnit(nn.Module):
         del self.conv1x3, self.conv3x1
 
 
+def _spatial_mean(x):
+    """Mean over H and W, keeping the dimensions. Traced for export it is a global average pool: ONNX
+    Runtime runs ReduceMean over the spatial axes of an NCHW tensor ~6x slower than GlobalAveragePool."""
+    if torch.jit.is_tracing():
+        return F.adaptive_avg_pool2d(x, 1)
+    return x.mean(dim=(2, 3), keepdim=True)
+
+
 class ContrastChannelAttention(nn.Module):
     """Channel attention driven by per-channel contrast (std + mean), as in IMDN; ``pool='mean'`` gives
     plain squeeze-and-excitation channel attention.
@@ -107,10 +117,10 @@ class ContrastChannelAttention(nn.Module):
         # statistics in float32 (x.float() is x itself there): in fp16 the squares of large features
         # overflow, and a bf16 mean over a whole image keeps only ~3 significant digits
         xf = x.float()
-        mean = xf.mean(dim=(2, 3), keepdim=True)
+        mean = _spatial_mean(xf)
         if self.pool == 'contrast':
             # two passes (not torch.var_mean: its CPU kernel is ~50x slower than mean on these shapes)
-            stat = mean + (xf - mean).square_().mean(dim=(2, 3), keepdim=True).sqrt()
+            stat = mean + _spatial_mean((xf - mean).square_()).sqrt()
         else:
             stat = mean
         scale = torch.sigmoid(self.excite(F.relu(self.squeeze(stat.to(x.dtype)))))
@@ -263,11 +273,16 @@ class AIDN(nn.Module):
         del stacked
         # softmax in float32 whatever the network's dtype (half, bf16, autocast): the weights then sum to 1
         # to float32 rounding, and stay float32 for the accumulation below
-        weights = torch.softmax(self.fusion(residuals).float(), dim=1) if self.fusion is not None else None
+        # (Traced for export, the softmax is spelled out: ONNX Runtime's Softmax over the channel axis of
+        # an NCHW tensor transposes it twice and runs 7x slower than the five element-wise operators.)
+        exporting = torch.jit.is_tracing()
+        softmax = aidn_deploy.softmax_channels if exporting else functools.partial(torch.softmax, dim=1)
+        weights = softmax(self.fusion(residuals).float()) if self.fusion is not None else None
 
         # output = bicubic(x) + sum_k w_k * residual_k / img_range, accumulated in place into the bicubic
         # image (its backward does not need it)
-        if fast and self.upscale in aidn_deploy.BICUBIC_SCALES:
+        # (the convolution form also for export: ONNX Runtime's cubic Resize, profiled, is ~30x slower)
+        if (fast or exporting) and self.upscale in aidn_deploy.BICUBIC_SCALES:
             out = aidn_deploy.bicubic(x, self.upscale)
         else:
             out = F.interpolate(x, scale_factor=self.upscale, mode='bicubic', align_corners=False)

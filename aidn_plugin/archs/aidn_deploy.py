@@ -169,17 +169,25 @@ def _cubic(t, a=-0.75):
 
 
 @functools.lru_cache(maxsize=None)
-def _bicubic_kernel(scale, channels):
-    """[channels * scale^2, 1, 5, 5] grouped kernel: output channel c * s^2 + i * s + j holds phase (i, j)."""
+def _bicubic_taps(scale):
+    """[scale][5] 1-D weights over offsets -2..2 of each output phase (plain floats: a traced export then
+    sees one constant kernel)."""
     import math
-    taps = torch.zeros(scale, 5, dtype=torch.float64)
+    taps = [[0.] * 5 for _ in range(scale)]
     for phase in range(scale):
         source = (phase + 0.5) / scale - 0.5  # in (-0.5, 0.5): the window starts at offset -2 or -1
         start = math.floor(source)
         for n, weight in enumerate(_cubic(source - start)):
-            taps[phase, start - 1 + n + 2] += weight
-    kernel = torch.einsum('ia,jb->ijab', taps, taps).reshape(scale * scale, 1, 5, 5)
-    return kernel.repeat(channels, 1, 1, 1).float()
+            taps[phase][start + 1 + n] += weight
+    return taps
+
+
+def _bicubic_kernel(scale, channels):
+    """[channels * scale^2, 1, 5, 5] grouped kernel: output channel c * s^2 + i * s + j holds phase (i, j)."""
+    taps = _bicubic_taps(scale)
+    kernel = [[[[taps[i][a] * taps[j][b] for b in range(5)] for a in range(5)]]
+              for i in range(scale) for j in range(scale)]
+    return torch.tensor(kernel * channels, dtype=torch.float32)
 
 
 def bicubic(x, scale):
@@ -188,3 +196,9 @@ def bicubic(x, scale):
     channels = x.shape[1]
     padded = F.pad(x.contiguous(), (2, 2, 2, 2), mode='replicate')
     return F.pixel_shuffle(F.conv2d(padded, _bicubic_kernel(scale, channels), groups=channels), scale)
+
+
+def softmax_channels(logits):
+    """``torch.softmax(logits, dim=1)`` as max, subtract, exp, sum and divide (how the export spells it)."""
+    shifted = (logits - logits.amax(dim=1, keepdim=True)).exp()
+    return shifted / shifted.sum(dim=1, keepdim=True)
