@@ -255,7 +255,9 @@ def test_bad_input_through_the_real_script(tmp_path):
     write_options(tmp_path, opt)
     result = run([script('basicsr'), 'train', '-opt', 'opt.yml'], cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.strip() == f'basicsr train: error: opt.yml: datasets.train.dataroot_gt does not exist: {tmp_path / "missing"}'
+    missing = tmp_path / 'missing'  # the training and the validation set both point there: both are named
+    assert result.stderr.strip() == (f'basicsr train: error: opt.yml: 2 paths do not exist: datasets.train.dataroot_gt '
+                                     f'({missing}); datasets.val.dataroot_gt ({missing})')
     assert not (tmp_path / 'experiments').exists()
 
 

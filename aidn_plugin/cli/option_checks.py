@@ -5,8 +5,9 @@ half-way into a run (or, worse, a run that "succeeds" without training). Each ch
 Checked: the YAML parses to a mapping; required keys are present; no unknown top-level key (the nearest
 valid key is suggested); every dataroot / meta_info_file exists; the network's ``upscale`` agrees with the
 option file's ``scale``; ``num_gpu`` does not exceed the GPUs present; the training set holds at least one
-global batch; ``basicsr test`` has a network checkpoint to load; ``train.amp`` / ``val.amp`` /
-``train.grad_clip`` are valid, and fp16 is not asked of a CPU run. ``--force_yml`` overrides are applied first.
+global batch; every validation / test set can be built; ``basicsr test`` has a network checkpoint to load;
+``train.amp`` / ``val.amp`` / ``train.grad_clip`` are valid, and fp16 is not asked of a CPU run.
+``--force_yml`` overrides are applied first.
 """
 import difflib
 import math
@@ -88,6 +89,7 @@ def check_option_file(path, subcommand, args, world_size=None):
         _check_train_set_size(path, opt, world_size)
     else:
         _check_test_checkpoint(path, opt)
+    _check_evaluation_sets(path, opt)
     return opt
 
 
@@ -182,16 +184,10 @@ def _check_train_set_size(path, opt, world_size):
     for key in ('type', 'batch_size_per_gpu'):
         if key not in train:
             raise UsageError(f'{path}: datasets.train.{key} is missing')
-    from basicsr.utils.registry import DATASET_REGISTRY
     dataset_opt = dict(train, phase='train', name=train.get('name', 'train'))
     if 'scale' in opt:
         dataset_opt['scale'] = opt['scale']
-    try:
-        # the class itself, not basicsr.data.build_dataset: that one logs through BasicSR's root logger,
-        # and a logger set up before train_pipeline's would never write the run's log file
-        length = len(DATASET_REGISTRY.get(train['type'])(dataset_opt))
-    except (OSError, ValueError, KeyError) as error:
-        raise UsageError(f'{path}: datasets.train could not be built: {error}') from None
+    length = len(_build_dataset(path, 'train', dataset_opt))
     ratio = train.get('dataset_enlarge_ratio', 1)
     per_process = math.ceil(length * ratio / world_size)
     batch = train['batch_size_per_gpu']
@@ -202,6 +198,29 @@ def _check_train_set_size(path, opt, world_size):
                          f'{world_size} process(es), {per_process} per process, fewer than one batch of {batch}: '
                          'training would end at iteration 0; lower batch_size_per_gpu or raise '
                          'dataset_enlarge_ratio')
+
+
+def _build_dataset(path, phase, dataset_opt):
+    from basicsr.utils.registry import DATASET_REGISTRY
+    try:
+        # the class itself, not basicsr.data.build_dataset: that one logs through BasicSR's root logger,
+        # and a logger set up before train_pipeline's would never write the run's log file
+        return DATASET_REGISTRY.get(dataset_opt['type'])(dataset_opt)
+    except (OSError, ValueError, KeyError) as error:
+        raise UsageError(f'{path}: datasets.{phase} could not be built: {error}') from None
+
+
+def _check_evaluation_sets(path, opt):
+    """Build every validation / test set as the run will (BasicSR's phase is the key before ``_``), so that
+    a set that cannot be used (an LMDB missing a key its meta_info lists, an unknown dataset type) is one
+    line now, not a traceback once training or testing has begun."""
+    for phase, dataset in _datasets(opt):
+        if phase == 'train' or not isinstance(dataset, dict) or 'type' not in dataset:
+            continue
+        dataset_opt = dict(dataset, phase=phase.split('_')[0], name=dataset.get('name', phase))
+        if 'scale' in opt:
+            dataset_opt['scale'] = opt['scale']
+        _build_dataset(path, phase, dataset_opt)
 
 
 def _check_test_checkpoint(path, opt):
