@@ -5,7 +5,8 @@
 * ``python -m scripts.bench.loader``: data-loader throughput against the training step;
 * ``python -m scripts.bench.upscale``: whole ``aidn upscale`` runs at several image sizes;
 * ``python -m scripts.bench.bicubic``: the bicubic baseline of a test set;
-* ``python -m scripts.bench.plot``: the README figure from the JSON results.
+* ``python -m scripts.bench.plot``: the README figure from the JSON results;
+* ``python -m scripts.bench.zoo_eval``: ``basicsr test`` of every zoo weight file, the evidence of its figures.
 
 ``peers`` builds the networks compared (AIDN and SAFMN, SPAN, ECBSR, SRVGGNetCompact); ``report_io`` holds
 the machine description, atomic result files and ratios; ``quality_entry`` is the ``basicsr`` entry the

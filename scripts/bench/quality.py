@@ -130,13 +130,13 @@ def find_training_images(folders, min_size):
     return root, names, skipped
 
 
-def check_test_sets(test_root, sets):
+def check_test_sets(test_root, sets, scale=SCALE):
     for name in sets:
-        for sub in ('HR', os.path.join('LR_bicubic', f'X{SCALE}')):
+        for sub in ('HR', os.path.join('LR_bicubic', f'X{scale}')):
             folder = os.path.join(test_root, name, sub)
             if not os.path.isdir(folder):
                 raise BenchmarkError(f'--test-root {test_root}: {os.path.join(name, sub)} not found '
-                                     f'(expected <set>/HR and <set>/LR_bicubic/X{SCALE}/<name>x{SCALE}.png)')
+                                     f'(expected <set>/HR and <set>/LR_bicubic/X{scale}/<name>x{scale}.png)')
 
 
 # --------------------------------------------------------------------------------------- option files
@@ -176,23 +176,31 @@ def train_options(model, args, data_root, meta_info):
 
 
 def test_options(model, args, checkpoint, test_root, sets):
+    return evaluation_options('test_' + experiment_name(model, args), dict(NETWORKS[model]), checkpoint, test_root,
+                              sets, SCALE, args.num_gpu, 'params_ema' if args.ema_decay > 0 else 'params',
+                              seed=args.seed)
+
+
+def evaluation_options(name, network_g, checkpoint, test_root, sets, scale, num_gpu=0, param_key='params', seed=0):
+    """A ``basicsr test`` option file: ``checkpoint`` (a ``network_g`` net) on ``<test_root>/<set>/HR`` and
+    ``LR_bicubic/X<scale>/<name>x<scale>.png`` of every set, Y-channel PSNR/SSIM with border = scale, each
+    set's means written by ``MetricDumpModel`` to ``metrics_<set>.json``."""
     datasets = {}
-    for index, name in enumerate(sets, 1):
+    for index, set_name in enumerate(sets, 1):
         datasets[f'test_{index}'] = {
-            'name': name, 'type': 'EdgePairedImageDataset', 'dataroot_gt': os.path.join(test_root, name, 'HR'),
-            'dataroot_lq': os.path.join(test_root, name, 'LR_bicubic', f'X{SCALE}'),
-            'filename_tmpl': '{}x%d' % SCALE, 'io_backend': {'type': 'disk'}}
-    metric = {'crop_border': SCALE, 'test_y_channel': True}
+            'name': set_name, 'type': 'EdgePairedImageDataset', 'dataroot_gt': os.path.join(test_root, set_name, 'HR'),
+            'dataroot_lq': os.path.join(test_root, set_name, 'LR_bicubic', f'X{scale}'),
+            'filename_tmpl': '{}x%d' % scale, 'io_backend': {'type': 'disk'}}
+    metric = {'crop_border': scale, 'test_y_channel': True}
     return {
-        'name': 'test_' + experiment_name(model, args),
+        'name': name,
         'model_type': 'MetricDumpModel',
-        'scale': SCALE,
-        'num_gpu': args.num_gpu,
-        'manual_seed': args.seed,
+        'scale': scale,
+        'num_gpu': num_gpu,
+        'manual_seed': seed,
         'datasets': datasets,
-        'network_g': dict(NETWORKS[model]),
-        'path': {'pretrain_network_g': checkpoint, 'param_key_g': 'params_ema' if args.ema_decay > 0 else 'params',
-                 'strict_load_g': True},
+        'network_g': network_g,
+        'path': {'pretrain_network_g': checkpoint, 'param_key_g': param_key, 'strict_load_g': True},
         'val': {'save_img': False, 'suffix': None, 'metrics': {
             'psnr': dict(type='calculate_psnr', **metric), 'ssim': dict(type='calculate_ssim', **metric)}},
     }
