@@ -4,7 +4,7 @@ For each HR image of each set, the LR made by ``bicubic_downscale`` (and, for co
 ``imresize`` + rounding) is compared with the shipped ``LR_bicubic/X{s}/{name}x{s}.png``: share of
 identical values, largest difference and Y-PSNR (BasicSR's ``calculate_psnr``, no border crop).
 
-    python scripts/check_bicubic.py --root ../shared/datasets --sets Set5 Set14 --scales 2 3 4
+    python scripts/check_bicubic.py --root datasets --sets Set5 Set14 --scales 2 3 4
 """
 import argparse
 import os
@@ -14,7 +14,7 @@ import numpy as np
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--root', default=os.path.join('..', 'shared', 'datasets'))
+    parser.add_argument('--root', default='datasets')
     parser.add_argument('--sets', nargs='+', default=['Set5', 'Set14'])
     parser.add_argument('--scales', nargs='+', type=int, default=[2, 3, 4])
     args = parser.parse_args()
@@ -23,7 +23,7 @@ def main():
     from basicsr.metrics import calculate_psnr
     from basicsr.utils.matlab_functions import imresize
 
-    from aidn_plugin.utils import image_io as imageio
+    from aidn_plugin.utils import image_io
     from aidn_plugin.utils.bicubic import bicubic_downscale, mod_crop
 
     print('| set | scale | images | ours: identical values | ours: max diff | ours: min Y-PSNR (dB) '
@@ -33,11 +33,11 @@ def main():
         hr_dir = os.path.join(args.root, name, 'HR')
         for scale in args.scales:
             same, total, max_diff, psnr, same_b, psnr_b = 0, 0, 0, [], 0, []
-            files = imageio.list_images(hr_dir)
+            files = image_io.list_images(hr_dir)
             for file in files:
                 stem = os.path.splitext(file)[0]
-                hr = mod_crop(imageio.read(os.path.join(hr_dir, file)), scale)
-                lr = imageio.read(os.path.join(args.root, name, 'LR_bicubic', f'X{scale}', f'{stem}x{scale}.png'))
+                hr = mod_crop(image_io.read(os.path.join(hr_dir, file)), scale)
+                lr = image_io.read(os.path.join(args.root, name, 'LR_bicubic', f'X{scale}', f'{stem}x{scale}.png'))
                 ours = bicubic_downscale(hr, scale)
                 theirs = np.clip(np.floor(imresize(hr.astype(np.float32), 1. / scale) + 0.5), 0, 255).astype(np.uint8)
                 same += int((ours == lr).sum())

@@ -56,24 +56,24 @@ def _train_crops(rng):
 
 
 def build(output):
-    from aidn_plugin.utils import image_io as imageio
+    from aidn_plugin.utils import image_io
     from aidn_plugin.utils.bicubic import bicubic_downscale
     rng = np.random.default_rng(SEED)
     rows = []
     os.makedirs(os.path.join(output, 'train', 'HR'))
     for name, source, rgb, box in _train_crops(rng):
-        imageio.write_png(os.path.join(output, 'train', 'HR', f'{name}.png'), rgb[:, :, ::-1], compress_level=9)
+        image_io.write_png(os.path.join(output, 'train', 'HR', f'{name}.png'), rgb[:, :, ::-1], compress_level=9)
         rows.append((f'train/HR/{name}.png', source, box))
     for scale in SCALES:
         os.makedirs(os.path.join(output, 'val', 'LR_bicubic', f'X{scale}'))
     os.makedirs(os.path.join(output, 'val', 'HR'))
     for source, top, left, ch, cw in VAL_BOXES:
         bgr = np.ascontiguousarray(_load(source)[top:top + ch, left:left + cw, ::-1])
-        imageio.write_png(os.path.join(output, 'val', 'HR', f'{source}.png'), bgr, compress_level=9)
+        image_io.write_png(os.path.join(output, 'val', 'HR', f'{source}.png'), bgr, compress_level=9)
         rows.append((f'val/HR/{source}.png', source, (top, left, ch, cw)))
         for scale in SCALES:
             lr = bicubic_downscale(bgr, scale)
-            imageio.write_png(os.path.join(output, 'val', 'LR_bicubic', f'X{scale}', f'{source}.png'), lr,
+            image_io.write_png(os.path.join(output, 'val', 'LR_bicubic', f'X{scale}', f'{source}.png'), lr,
                               compress_level=9)
     _write_readme(output, rows)
     return rows
@@ -81,7 +81,7 @@ def build(output):
 
 def _write_readme(output, rows):
     import skimage
-    from aidn_plugin.utils import image_io as imageio
+    from aidn_plugin.utils import image_io
     lines = [
         '# Demo set (embedded)',
         '',
@@ -125,7 +125,7 @@ def _write_readme(output, rows):
     for path, source, box in rows:
         lines.append(f'| `{path}` | {source} | {box} |')
     lines.append('')
-    imageio.write_bytes(os.path.join(output, 'README.md'), '\n'.join(lines).encode('utf-8'))
+    image_io.write_bytes(os.path.join(output, 'README.md'), '\n'.join(lines).encode('utf-8'))
 
 
 def main():

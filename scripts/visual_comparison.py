@@ -1,6 +1,6 @@
 """A side-by-side figure: bicubic | AIDN | HR crops, one row per image, for the README.
 
-    python scripts/visual_comparison.py --weights aidn_plugin/weights/aidn_x4-XXXXXXXX.pth \
+    python scripts/visual_comparison.py --weights aidn_plugin/zoo/weights/aidn_x4-XXXXXXXX.pth \
         --pair datasets/demo/val/HR/chelsea.png datasets/demo/val/LR_bicubic/X4/chelsea.png \
         --pair datasets/demo/val/HR/coffee.png datasets/demo/val/LR_bicubic/X4/coffee.png \
         -o benchmarks/visual_x4.png
@@ -74,8 +74,8 @@ def main():
     rows = [figure_row(model, hr, lr, args.crop, args.zoom) for hr, lr in args.pair]
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 8), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
-    if not cv2.imwrite(args.output, np.vstack(rows)):
-        raise SystemExit(f'cannot write {args.output}')
+    from aidn_plugin.utils.image_io import write_png
+    write_png(args.output, np.vstack(rows))  # the package's atomic writer
     print(f'wrote {args.output}')
 
 

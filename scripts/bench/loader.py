@@ -1,7 +1,7 @@
 """Is the data loader fast enough? LMDB loader throughput against one AIDN training step.
 
 Builds, in a temporary folder and with the real ``aidn prepare`` code, an HR LMDB and a bicubic x4 LR
-LMDB from a subset of a training folder (default ``../shared/datasets/train/BSD200``, 481x321 photos),
+LMDB from a subset of a training folder (default ``datasets/train/BSD200`` inside the repository, BasicSR's convention; 481x321 photos),
 then measures
 
 * samples/s of ``EdgePairedImageDataset`` (LMDB, x4, ``gt_size`` 192, flips + rotations, edge computed
@@ -16,13 +16,12 @@ and writes a JSON file and a Markdown table. The loader keeps up when its ratio 
 """
 import argparse
 import datetime
-import json
 import os
 import statistics
 import tempfile
 import time
 
-from scripts.bench.report_io import cpu_name
+from scripts.bench.report_io import cpu_name, write_json_atomic, write_text_atomic
 
 BATCH = 16
 GT_SIZE = 192
@@ -30,13 +29,13 @@ SCALE = 4
 
 
 def build_lmdbs(source, count, workdir):
-    from aidn_plugin.utils import image_io as imageio
+    from aidn_plugin.utils import image_io
     from aidn_plugin.prepare.lmdb_writer import make_lmdb
     from aidn_plugin.prepare.lr import make_lr
-    names = [n for n in imageio.list_images(source)]
+    names = [n for n in image_io.list_images(source)]
     chosen = []
     for name in names:  # every image must hold a 192-pixel crop
-        h, w = imageio.read(os.path.join(source, name)).shape[:2]
+        h, w = image_io.read(os.path.join(source, name)).shape[:2]
         if min(h, w) >= GT_SIZE:
             chosen.append(name)
         if len(chosen) == count:
@@ -48,7 +47,7 @@ def build_lmdbs(source, count, workdir):
     make_lr(hr, os.path.join(workdir, 'LR'), scales=[SCALE])
     make_lmdb(hr, os.path.join(workdir, 'hr.lmdb'))
     make_lmdb(os.path.join(workdir, 'LR', f'X{SCALE}'), os.path.join(workdir, 'lr.lmdb'))
-    sizes = sorted({imageio.read(os.path.join(hr, n)).shape[:2] for n in chosen})
+    sizes = sorted({image_io.read(os.path.join(hr, n)).shape[:2] for n in chosen})
     return len(chosen), sizes
 
 
@@ -106,7 +105,7 @@ def training_rate(steps, warmup):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--source', default=os.path.join('..', 'shared', 'datasets', 'train', 'BSD200'),
+    parser.add_argument('--source', default=os.path.join('datasets', 'train', 'BSD200'),
                         help='folder of HR training images (a subset is used)')
     parser.add_argument('--images', type=int, default=100, help='images taken from --source; default 100')
     parser.add_argument('--threads', type=int, default=2, help='torch threads in this process; default 2')
@@ -156,10 +155,8 @@ def main():
         table.append(f'| EdgePairedImageDataset, LMDB GT, LR {row["lr"]} | {row["workers"]} | '
                      f'{row["samples_per_s"]:.1f} | {row["ratio_to_training"]:.1f} |')
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output + '.json', 'w') as handle:
-        json.dump(result, handle, indent=2)
-    with open(args.output + '.md', 'w') as handle:
-        handle.write('\n'.join(table) + '\n')
+    write_json_atomic(args.output + '.json', result)
+    write_text_atomic(args.output + '.md', '\n'.join(table) + '\n')
     print('\n'.join(table))
     print(f'written: {args.output}.json, {args.output}.md')
 

@@ -497,13 +497,20 @@ def run(args, log=print):
     return write_report(args, data_root, names, skipped)
 
 
+def _repo_relative(path):
+    """``path`` relative to the repository when it lies inside it (as given, links not followed)."""
+    path = os.path.abspath(path)
+    return os.path.relpath(path, REPO) if path.startswith(REPO + os.sep) else path
+
+
 def write_report(args, data_root, names, skipped):
     """The table of every finished cell of this recipe in --cells-dir (models in --models order)."""
     cells_dir = os.path.abspath(args.cells_dir)
     found = read_cells(cells_dir, recipe(args), args.models)
     report = {'meta': machine_info(args.threads), 'settings': dict(recipe(args), sets=args.sets),
               'cells_dir': os.path.relpath(cells_dir, REPO) if cells_dir.startswith(REPO) else cells_dir,
-              'data': {'root': os.path.abspath(data_root), 'images': len(names), 'skipped': skipped,
+              'data': {'folders': [_repo_relative(folder) for folder in args.data], 'images': len(names),
+                       'skipped': skipped,
                        'description': ', '.join(sorted({n.split(os.sep)[0] for n in names if os.sep in n}))
                        or 'images'},
               'models': {}}

@@ -10,7 +10,6 @@
     python -m scripts.bench.quality_entry train -opt OPTIONS.yml [basicsr flags]
     python -m scripts.bench.quality_entry test -opt OPTIONS.yml
 """
-import json
 import os
 import sys
 

@@ -13,7 +13,6 @@ to each size. ``--untiled SIZE...`` adds runs with ``--tile 0`` (the whole image
 what tiling saves. ``--threads N`` fixes the child's torch threads (on a shared box, 1 is the steadiest).
 """
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -58,7 +57,8 @@ def make_input(folder, width, height):
     photo = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
     image = cv2.resize(photo, (width, height), interpolation=cv2.INTER_AREA if width < 512 else cv2.INTER_CUBIC)
     path = os.path.join(folder, f'input_{width}x{height}.png')
-    cv2.imwrite(path, image)
+    from aidn_plugin.utils.image_io import write_png
+    write_png(path, image)
     return path
 
 
@@ -128,10 +128,9 @@ def main(argv=None):
         print(f'| {row["input"]} | {row["output"]} | {tiling} | {row["tiles"]} | {row["wall_s"]:.1f} s '
               f'| {row["upscale_s"]:.1f} s | {row["cpu_s"]:.1f} s | {row["peak_rss_mib"]} MiB |')
     if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, 'w', encoding='utf-8') as handle:
-            json.dump({'weights': weights_label, 'threads': threads, 'baseline_rss_mib':
-                       round(base_rss), 'date': time.strftime('%Y-%m-%d'), 'runs': rows}, handle, indent=2)
+        from scripts.bench.report_io import write_json_atomic
+        write_json_atomic(args.json, {'weights': weights_label, 'threads': threads, 'baseline_rss_mib': round(base_rss),
+                                      'date': time.strftime('%Y-%m-%d'), 'runs': rows})
     return 0
 
 
