@@ -7,8 +7,8 @@ Runs from the repository root on a machine with a CUDA GPU and PyTorch (+ torchv
 with no network. On a machine without CUDA it says so in one line and exits with code 2, before it
 installs anything. Steps, each recorded in the JSON (a failed step is recorded and the next ones still run):
 
-1. install: ``pip install --no-index --no-deps`` of every wheel in ``--wheels`` (the pure-Python
-   dependencies, gathered beforehand: README "GPU check"), then the project itself with
+1. install: ``pip install --no-index --no-deps`` of every wheel in ``--wheels`` whose distribution is not
+   installed yet (the pure-Python dependencies, gathered beforehand: README "GPU check"), then the project itself with
    ``pip install --no-index --no-deps --no-build-isolation -e .``. Should the editable install fail (a
    read-only environment, an old setuptools), the check goes on with the repository on ``PYTHONPATH`` and
    the commands run as ``python -m aidn_plugin.cli`` / ``python -m aidn_plugin.cli.aidn_cli``; the JSON says
@@ -263,10 +263,23 @@ class Check:
         return result, time.monotonic() - begin
 
 
+def _installed(name):
+    from importlib import metadata
+    try:
+        metadata.version(name)
+        return True
+    except metadata.PackageNotFoundError:
+        return False
+
+
 def step_install(check, wheels):
     wheel_files = sorted(glob.glob(os.path.join(wheels, '*.whl'))) if os.path.isdir(wheels) else []
     pip = [sys.executable, '-m', 'pip', 'install', '-q', '--no-index', '--no-deps', '--no-cache-dir']
-    result = {'wheels': [os.path.basename(w) for w in wheel_files]}
+    # a distribution already installed (any version) is left as it is: the machine's own packages win
+    present = [w for w in wheel_files if _installed(os.path.basename(w).split('-')[0])]
+    wheel_files = [w for w in wheel_files if w not in present]
+    result = {'wheels': [os.path.basename(w) for w in wheel_files],
+              'already_installed': [os.path.basename(w) for w in present]}
     if wheel_files:
         check.run(pip + wheel_files, timeout=300)
     else:
