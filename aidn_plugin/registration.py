@@ -29,6 +29,7 @@ def register_basicsr():
         ARCH_REGISTRY.register(AIDN)
     # these modules register their classes with BasicSR's decorators when first imported
     import aidn_plugin.data  # noqa: F401
+    import aidn_plugin.losses  # noqa: F401
     import aidn_plugin.models  # noqa: F401,F811
 
 

@@ -202,3 +202,23 @@ def test_basicsr_dataloader_with_two_workers(data_tree):
     assert dataset.file_client is None  # only the worker processes opened the LMDB
     crops = torch.cat([b['gt'] for b in batches])
     assert len({c.sum().item() for c in crops}) > 6  # workers draw different crops
+
+
+@pytest.mark.parametrize('phase', ['train', 'val'])
+def test_gt_edge_is_the_edge_of_the_returned_gt_on_disk_and_lmdb(data_tree, phase):
+    """``gt_edge: true`` adds the HR edge map (for edge-aware losses): that of the cropped, flipped and
+    rotated gt, identical from disk and LMDB; without the option the sample has no such key."""
+    disk = _lmdb_or_disk(data_tree, 'disk', phase=phase, gt_edge=True, edge_operator='scharr')
+    lmdb = _lmdb_or_disk(data_tree, 'lmdb', phase=phase, gt_edge=True, edge_operator='scharr')
+    for seed in (SEEDS if phase == 'train' else [0]):
+        a, b = sample(disk, 1, seed), sample(lmdb, 1, seed)
+        assert a['gt_edge'].shape == (1, ) + a['gt'].shape[1:]
+        assert torch.equal(a['gt_edge'], edge_map(a['gt'], 'scharr')) and a['gt_edge'].max() > 0
+        assert torch.equal(a['gt_edge'], b['gt_edge'])
+    assert 'gt_edge' not in sample(_lmdb_or_disk(data_tree, 'disk', phase=phase), 1, 0)
+
+
+def test_gt_edge_must_be_a_boolean(data_tree):
+    from aidn_plugin.data.edge_paired_image_dataset import DatasetError
+    with pytest.raises(DatasetError, match="gt_edge='yes': expected true or false"):
+        make_dataset(data_tree.hr, gt_edge='yes')

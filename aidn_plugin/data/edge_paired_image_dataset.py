@@ -35,6 +35,8 @@ class EdgePairedImageDataset(data.Dataset):
     * ``edge``: float32 [1, h, w] in [0, 1]: ``aidn_plugin.edges.edge_map(lq, edge_operator)`` of the
       returned (cropped, flipped, rotated) ``lq``, or the precomputed map of ``dataroot_edge`` put
       through the same crop, flips and rotation;
+    * ``gt_edge`` (only with ``gt_edge: true``): float32 [1, h * scale, w * scale], the edge map of the
+      returned ``gt``;
     * ``lq_path``, ``gt_path``: file paths (``disk``) or LMDB keys (``lmdb``). With on-the-fly LR,
       ``lq_path`` is the GT path.
 
@@ -69,6 +71,8 @@ class EdgePairedImageDataset(data.Dataset):
         color (str, optional): ``y`` returns the BT.601 Y channel (BasicSR's ``bgr2ycbcr``, 16..235
             range) of lq and gt, one channel each; the edge is then that of the Y image. Default: RGB.
         edge_operator (str): ``sobel`` (default), ``scharr`` or ``laplacian`` (``aidn_plugin.edges``).
+        gt_edge (bool): also return ``gt_edge``, float32 [1, H, W]: the edge map of the returned ``gt``
+            (same operator), for edge-aware training losses. Default False.
 
     Sizes (both phases): an LR must be ``floor(GT / scale)`` in each dimension; the GT is then cropped to
     LR * scale (the benchmark convention: Set14's 529-pixel-wide ppt3 has a 132-pixel LR at x4). Any
@@ -97,6 +101,9 @@ class EdgePairedImageDataset(data.Dataset):
         self.color = opt.get('color')
         if self.color not in (None, 'rgb', 'y'):
             raise DatasetError(f'dataset option color={self.color!r}: expected y or rgb (or no key)')
+        self.gt_edge = opt.get('gt_edge', False)
+        if not isinstance(self.gt_edge, bool):
+            raise DatasetError(f'dataset option gt_edge={self.gt_edge!r}: expected true or false')
         self.edge_operator = opt.get('edge_operator', 'sobel')
         if self.edge_operator not in EDGE_OPERATORS:
             raise DatasetError(f'dataset option edge_operator={self.edge_operator!r}: expected one of '
@@ -264,7 +271,11 @@ class EdgePairedImageDataset(data.Dataset):
         else:
             edge_t = decode_edge_png(edge)
         lq_path = entry['lq'] if entry['lq'] is not None else entry['gt']
-        return {'lq': img_lq, 'gt': img_gt, 'edge': edge_t, 'lq_path': lq_path, 'gt_path': entry['gt']}
+        sample = {'lq': img_lq, 'gt': img_gt, 'edge': edge_t, 'lq_path': lq_path, 'gt_path': entry['gt']}
+        if self.gt_edge:
+            # computed from the returned (cropped, augmented) gt, so disk and LMDB give the same map
+            sample['gt_edge'] = edge_map(img_gt, self.edge_operator)
+        return sample
 
     def _name(self, entry, key):
         return f'{self.roots[key]}[{entry[key]}]' if self.backend == 'lmdb' else entry[key]
