@@ -5,6 +5,10 @@ outputs keep the input file names, ``--ext`` changes the format), or a file name
 when there is exactly one input. Existing outputs are kept unless ``--force``. Every input is tried: a
 missing, unreadable or non-image input is reported on one line, the others are still written, and the
 exit code is 1 when anything failed.
+
+``--backend onnxruntime`` runs the model in ONNX Runtime on the CPU through the same tiling (exported to a
+temporary file first), and ``--onnx FILE`` runs a file of ``aidn export onnx`` (fp32 or ``--int8``) there
+(:mod:`aidn_plugin.inference.ort_runtime`).
 """
 import os
 import sys
@@ -16,6 +20,7 @@ from aidn_plugin.inference.tile_plan import DEFAULT_OVERLAP, DEFAULT_TILE
 
 PROG = 'aidn upscale'
 PRECISIONS = ('fp32', 'fp16', 'bf16')
+BACKENDS = ('torch', 'onnxruntime')
 
 
 def add_parser(sub):
@@ -25,7 +30,7 @@ def add_parser(sub):
     parser.add_argument('inputs', nargs='+', metavar='INPUT', help='image files, folders or glob patterns')
     parser.add_argument('-o', '--output', required=True, metavar='OUT',
                         help='output folder (created if missing), or an output file for a single input')
-    add_model_arguments(parser)
+    add_model_arguments(parser, required=False)  # or --onnx FILE; run() checks that one is given
     parser.add_argument('--scale', type=int, default=None, metavar='N',
                         help='expected upscale factor; a model of another scale is refused')
     parser.add_argument('--tile', type=int, default=DEFAULT_TILE, metavar='PX',
@@ -41,6 +46,12 @@ def add_parser(sub):
     parser.add_argument('--half', action='store_true', help='the same as --precision fp16 (CUDA only)')
     parser.add_argument('--unfused', action='store_true',
                         help='run the training form instead of the fused deploy form (same output, slower)')
+    parser.add_argument('--backend', choices=BACKENDS, default=None,
+                        help='torch (default) or onnxruntime (CPU; the model is exported to a temporary ONNX '
+                        'file first, or --onnx FILE runs a file of "aidn export onnx", fp32 or --int8)')
+    parser.add_argument('--onnx', metavar='FILE', default=None,
+                        help='run this exported ONNX file in onnxruntime (implies --backend onnxruntime; '
+                        'instead of -m/--weights)')
     parser.add_argument('--ext', default=None, metavar='EXT',
                         help='output format for folder output, e.g. png (default: the input\'s)')
     parser.add_argument('--force', action='store_true', help='overwrite existing output files')
@@ -69,6 +80,71 @@ def pick_precision(precision, half, device):
     if precision == 'fp16' and device != 'cuda':
         raise UsageError(f'--precision fp16 needs a CUDA device, but the device is {device}; use bf16 or fp32 there')
     return precision
+
+
+def pick_backend(args):
+    """``--backend`` / ``--onnx`` -> ``torch`` or ``onnxruntime``; checks that exactly one model source is
+    given and refuses torch-only options with onnxruntime."""
+    sources = [flag for flag, value in (('-m/--model', args.model), ('--weights', args.weights),
+                                        ('--onnx', args.onnx)) if value is not None]
+    if not sources:
+        raise UsageError('a model is needed: -m/--model NAME, --weights PATH or --onnx FILE')
+    if len(sources) > 1:
+        raise UsageError(f'{sources[0]} and {sources[1]} both name the model; give one of them')
+    backend = args.backend or ('onnxruntime' if args.onnx else 'torch')
+    if backend == 'torch' and args.onnx:
+        raise UsageError('--onnx FILE runs in onnxruntime; leave out --backend torch, or give -m/--weights')
+    if backend == 'onnxruntime':
+        torch_only = [flag for flag, given in (('--device ' + args.device, args.device == 'cuda'),
+                                               ('--half', args.half),
+                                               ('--precision ' + str(args.precision), args.precision not in (None, 'fp32')),
+                                               ('--unfused', args.unfused)) if given]
+        if torch_only:
+            raise UsageError(f'{torch_only[0]} applies to --backend torch only; onnxruntime runs on the CPU, '
+                             'in the precision of its file (fp32, or int8 from "aidn export onnx --int8")')
+    return backend
+
+
+def load_onnxruntime_model(args):
+    """The onnxruntime model of ``--onnx FILE``, or of -m/--weights exported to a temporary file now."""
+    try:
+        from aidn_plugin.inference import ort_runtime
+        import onnxruntime  # noqa: F401
+        if args.onnx is None:
+            import onnx  # noqa: F401 (the exporter needs it)
+    except ImportError as error:
+        raise UsageError(f'--backend onnxruntime needs the onnx extra ({error.name} is missing): '
+                         'pip install "aidn-plugin[onnx]"') from None
+    try:
+        if args.onnx is not None:
+            model = ort_runtime.load(args.onnx)
+        else:
+            model = _export_for_onnxruntime(args)
+    except (ort_runtime.OrtModelError, ort_runtime.MissingRuntimeError) as error:
+        raise UsageError(f'--onnx {args.onnx}: {error}' if args.onnx else str(error)) from None
+    if args.scale is not None and model.upscale != args.scale:
+        raise UsageError(f'--onnx {args.onnx}: the model is x{model.upscale}, but --scale {args.scale} was given')
+    return model
+
+
+def _export_for_onnxruntime(args):
+    import tempfile
+
+    from aidn_plugin.inference import ort_runtime
+    from aidn_plugin.inference.onnx_export import ExportError, export_onnx
+    torch_model = load_model_from_args(args, fuse=True, device='cpu', scale=args.scale, progress=not args.quiet)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as work:
+        path = os.path.join(work, 'model.onnx')
+        try:
+            export_onnx(torch_model, path)
+        except ExportError as error:
+            raise UsageError(str(error)) from None
+        model = ort_runtime.load(path)  # the session holds the graph; the file can go
+    if not args.quiet:
+        print(f'exported the model to ONNX for onnxruntime ({time.perf_counter() - start:.1f} s; '
+              '"aidn export onnx" once and --onnx FILE skip this)')
+    return model
 
 
 def plan_outputs(files, output, ext):
@@ -136,7 +212,8 @@ def run(args):
         check_tiling(args.tile, args.tile_overlap)
     except ValueError as error:
         raise UsageError(f'--tile / --tile-overlap: {error}') from None
-    device = pick_device(args.device, args.half)
+    backend = pick_backend(args)
+    device = 'cpu' if backend == 'onnxruntime' else pick_device(args.device, args.half)
     args.precision = pick_precision(args.precision, args.half, device)
 
     files, errors = collect_inputs(args.inputs)
@@ -149,8 +226,11 @@ def run(args):
         print(f'{PROG}: error: {message}', file=sys.stderr)
     failed = len(errors) + len(plan_errors)
 
-    model = load_model_from_args(args, fuse=not args.unfused, device=device, scale=args.scale,
-                                 progress=not args.quiet)
+    if backend == 'onnxruntime':
+        model = load_onnxruntime_model(args)
+    else:
+        model = load_model_from_args(args, fuse=not args.unfused, device=device, scale=args.scale,
+                                     progress=not args.quiet)
 
     written = 0
     for source, target in pairs:
