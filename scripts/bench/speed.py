@@ -371,7 +371,7 @@ def markdown(report):
         'ratio to SAFMN at its better layout in the same run.', '']
     header = ['network', 'params', 'MACs']
     for count in threads:
-        header += [f'{count} thr: NCHW ms', 'CL ms', 'best x SAFMN']
+        header += [f'NCHW / CL ms, {count} thread{"s" if count != "1" else ""}', 'x SAFMN']
     header += ['G MAC/s', 'of matmul', 'peak MB', 'x SAFMN', 'train step ms', 'x SAFMN']
     lines += ['| ' + ' | '.join(header) + ' |', '|---|' + '---:|' * (len(header) - 1)]
     for name, entry in report['models'].items():
@@ -383,8 +383,8 @@ def markdown(report):
         for count in threads:
             by = entry['by_threads'][count]
             times = {layout: f'{by["layouts"][layout]["median_ms"]:.0f}' for layout in LAYOUTS}
-            times[by['layout']] = f'**{times[by["layout"]]}**'
-            cells += [times['nchw'], times['channels_last'], _fmt(r['latency_by_threads'][count], '.2f')]
+            times[by['layout']] = f'**{times[by["layout"]]}**'  # the better layout, the one compared
+            cells += [f'{times["nchw"]} / {times["channels_last"]}', _fmt(r['latency_by_threads'][count], '.2f')]
         fraction = entry['matmul_fraction']
         step = entry.get('train_step', {})
         cells += [_fmt(entry['gmacs_per_s'], '.1f'), _fmt(fraction and fraction * 100, '.0f') + ('%' if fraction else ''),
