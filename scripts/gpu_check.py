@@ -40,7 +40,9 @@ marked so. Exit code 0 when every step passed, 1 when any failed, 2 without CUDA
 
 Options: ``--out``, ``--wheels`` (default ``wheels``), ``--no-install``, ``--work``, ``--train-iters`` (300),
 ``--workers`` (data loader processes per GPU, 4), ``--repeats`` (50), ``--warmup`` (10), ``--step-batch``
-(32), ``--budget-s`` (450), ``--only STEP,...`` (a subset of train,test,upscale,latency,train_step).
+(32), ``--budget-s`` (450), ``--only STEP,...`` (a subset of train,test,upscale,latency,train_step);
+for developers, ``--rehearse-on-cpu``: the same steps on the CPU at toy sizes with bf16 in place of fp16 and
+no installation, to find a mistake in this script before a GPU run (its figures mean nothing).
 """
 import argparse
 import datetime
@@ -66,6 +68,19 @@ LATENCY_SIZE = (1280, 720)  # output width, height; x4 from 320x180
 UPSCALE_INPUT = (960, 540)  # -> 3840x2160
 STEPS = ('train', 'test', 'upscale', 'latency', 'train_step')
 NO_CUDA_EXIT = 2
+
+# What each step runs: on the GPU, and in the CPU rehearsal (--rehearse-on-cpu: the same steps at toy sizes,
+# fp16 replaced by bf16, to catch a mistake in this script before a scarce GPU run; its figures mean nothing).
+GPU_SETTING = {
+    'device': 'cuda', 'train_modes': TRAIN_MODES, 'resume_mode': 'fp16', 'test_amps': ('none', 'fp16'),
+    'upscale': (('fp32', []), ('fp16', ['--half']), ('bf16', ['--precision', 'bf16'])),
+    'upscale_input': UPSCALE_INPUT, 'latency_size': LATENCY_SIZE, 'latency_precisions': ('fp32', 'fp16'),
+    'step_patch': 64, 'resume_extra': RESUME_EXTRA_ITERS,
+}
+CPU_REHEARSAL = dict(GPU_SETTING, device='cpu', train_modes=('none', 'bf16'), resume_mode='bf16',
+                     test_amps=('none', 'bf16'), upscale=(('fp32', []), ('bf16', ['--precision', 'bf16'])),
+                     upscale_input=(96, 54), latency_size=(128, 72), latency_precisions=('fp32',), step_patch=8,
+                     resume_extra=2)
 
 
 def refuse_without_cuda():
@@ -101,13 +116,13 @@ def commands(installed):
     }
 
 
-def train_overrides(mode, iters, workers, name=None):
+def train_overrides(mode, iters, workers, name=None, extra=RESUME_EXTRA_ITERS):
     """``--force_yml`` entries for one check training (absolute dataroots: runs stand outside the repo)."""
     return [
         f'name={name or "gpu_check_" + ("fp32" if mode == "none" else mode)}', f'train:amp={mode}',
         f'datasets:train:dataroot_gt={DEMO}/train/HR', f'datasets:val:dataroot_gt={DEMO}/val/HR',
         f'datasets:val:dataroot_lq={DEMO}/val/LR_bicubic/X4', f'datasets:train:num_worker_per_gpu={workers}',
-        f'train:total_iter={iters}', f'train:scheduler:periods=[{iters + RESUME_EXTRA_ITERS}]',
+        f'train:total_iter={iters}', f'train:scheduler:periods=[{iters + extra}]',
         f'val:val_freq={iters}', f'logger:save_checkpoint_freq={max(iters // 2, 1)}', 'logger:print_freq=50',
     ]
 
@@ -206,9 +221,10 @@ def _flag_problems():
 class Check:
     """The JSON report and the log, rewritten atomically after every step."""
 
-    def __init__(self, out, budget_s):
+    def __init__(self, out, budget_s, setting=GPU_SETTING):
         self.out = out
         self.budget_s = budget_s
+        self.setting = setting
         self.start = time.monotonic()
         self.lines = []
         self.report = {'date': datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
@@ -256,7 +272,7 @@ class Check:
         begin = time.monotonic()
         result = subprocess.run(command, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
         output = (result.stdout + result.stderr).strip().splitlines()
-        self.log('\n'.join(output[-15:]))
+        self.log('\n'.join(output[-15:] if result.returncode == 0 else output[-80:]))
         self.log(f'-> exit {result.returncode} in {time.monotonic() - begin:.1f} s')
         if result.returncode != 0:
             raise subprocess.CalledProcessError(result.returncode, command[:4], output='\n'.join(output[-5:]))
@@ -283,7 +299,7 @@ def step_install(check, wheels):
     if wheel_files:
         check.run(pip + wheel_files, timeout=300)
     else:
-        check.log(f'no wheels in {wheels}: using what is installed')
+        check.log(f'no wheel to install from {wheels}: using what is installed')
     try:
         check.run(pip + ['--no-build-isolation', '-e', ROOT], timeout=300)
         result['project'] = 'editable install'
@@ -318,38 +334,51 @@ def _newest(pattern):
     return found[-1]
 
 
+def _train_one(check, tools, work, mode, iters, workers):
+    label = 'fp32' if mode == 'none' else mode
+    command = tools['torchrun'] + ['train', '-opt', DEMO_OPTIONS, '--launcher', 'pytorch', '--force_yml',
+                                   *train_overrides(mode, iters, workers, extra=check.setting['resume_extra'])]
+    _, wall = check.run(command, cwd=work, timeout=240)
+    experiment = os.path.join(work, 'experiments', f'gpu_check_{label}')
+    text, facts = _log_facts(_newest(os.path.join(experiment, 'train_*.log')))
+    if 'World size (gpu number): 1' not in text:
+        raise RuntimeError(f'{label}: the log does not show a distributed run of world size 1')
+    check.log(f'{label}: final Y-PSNR {facts["final_psnr_y"]} dB, {facts["logged_s_per_iter"]} s/iter')
+    return dict(facts, iterations=iters, command_wall_s=round(wall, 1))
+
+
 def step_train(check, tools, work, iters, workers):
     import torch
     results = {}
-    for mode in TRAIN_MODES:
+    for mode in check.setting['train_modes']:  # each on its own: a failure in one still lets the others run
         label = 'fp32' if mode == 'none' else mode
-        command = tools['torchrun'] + ['train', '-opt', DEMO_OPTIONS, '--launcher', 'pytorch', '--force_yml',
-                                       *train_overrides(mode, iters, workers)]
-        _, wall = check.run(command, cwd=work, timeout=240)
-        experiment = os.path.join(work, 'experiments', f'gpu_check_{label}')
-        text, facts = _log_facts(_newest(os.path.join(experiment, 'train_*.log')))
-        if 'World size (gpu number): 1' not in text:
-            raise RuntimeError(f'{label}: the log does not show a distributed run of world size 1')
-        results[label] = dict(facts, iterations=iters, command_wall_s=round(wall, 1))
-        check.log(f'{label}: final Y-PSNR {facts["final_psnr_y"]} dB, {facts["logged_s_per_iter"]} s/iter')
+        try:
+            results[label] = _train_one(check, tools, work, mode, iters, workers)
+        except Exception as error:
+            results[label] = {'error': f'{type(error).__name__}: {error}'}
+            check.report['failures'].append(f'train {label}: {type(error).__name__}: {error}')
+            check.log(f'train {label} failed: {error}')
+    resume = check.setting['resume_mode']
+    if 'error' in results[resume]:
+        return results
 
     # fp16 resumed: the scaler's state is in the training state and comes back
-    experiment = os.path.join(work, 'experiments', 'gpu_check_fp16')
+    experiment = os.path.join(work, 'experiments', f'gpu_check_{resume}')
     state = torch.load(os.path.join(experiment, 'training_states', f'{iters}.state'), map_location='cpu',
                        weights_only=True)
-    if 'grad_scaler' not in state:
+    if resume == 'fp16' and 'grad_scaler' not in state:
         raise RuntimeError('fp16 training state has no grad_scaler entry')
-    overrides = train_overrides('fp16', iters, workers) + [f'train:total_iter={iters + RESUME_EXTRA_ITERS}']
+    extra = check.setting['resume_extra']
+    overrides = train_overrides(resume, iters, workers, extra=extra) + [f'train:total_iter={iters + extra}']
     command = tools['torchrun'] + ['train', '-opt', DEMO_OPTIONS, '--launcher', 'pytorch', '--auto_resume',
                                    '--force_yml', *overrides]
     _, wall = check.run(command, cwd=work, timeout=240)
     text, facts = _log_facts(_newest(os.path.join(experiment, 'train_*.log')))
     if not re.search(rf'Resuming training from epoch: \d+, iter: {iters}\.', text):
-        raise RuntimeError(f'the resumed fp16 run did not resume from iteration {iters}')
-    results['fp16_resumed'] = dict(facts, iterations=iters + RESUME_EXTRA_ITERS, command_wall_s=round(wall, 1),
-                                   saved_scaler={k: v for k, v in state['grad_scaler'].items()
-                                                 if isinstance(v, (int, float))})
-    results['gpu'] = torch.cuda.get_device_name(0)
+        raise RuntimeError(f'the resumed {resume} run did not resume from iteration {iters}')
+    results[f'{resume}_resumed'] = dict(facts, iterations=iters + extra, command_wall_s=round(wall, 1),
+                                        saved_scaler={k: v for k, v in state.get('grad_scaler', {}).items()
+                                                      if isinstance(v, (int, float))})
     return results
 
 
@@ -358,7 +387,7 @@ def step_test(check, tools, work):
     import yaml
     checkpoint = os.path.join(work, 'experiments', 'gpu_check_fp32', 'models', 'net_g_latest.pth')
     results = {}
-    for val_amp in ('none', 'fp16'):
+    for val_amp in check.setting['test_amps']:
         opt = test_options(checkpoint, val_amp)
         path = os.path.join(work, f'{opt["name"]}.yml')
         write_text(path, yaml.safe_dump(opt, sort_keys=False))
@@ -372,23 +401,24 @@ def step_upscale(check, tools, work):
     import cv2
     from basicsr.metrics import calculate_psnr
     source = cv2.imread(os.path.join(DEMO, 'val', 'HR', 'coffee.png'))
-    image = cv2.resize(source, UPSCALE_INPUT, interpolation=cv2.INTER_CUBIC)
+    image = cv2.resize(source, check.setting['upscale_input'], interpolation=cv2.INTER_CUBIC)
     inputs = os.path.join(work, 'upscale_in')
     os.makedirs(inputs, exist_ok=True)
     for name in ('a.png', 'b.png'):  # b is the warm run
         cv2.imwrite(os.path.join(inputs, name), image)
     results, outputs = {}, {}
-    for label, flags in (('fp32', []), ('fp16', ['--half']), ('bf16', ['--precision', 'bf16'])):
+    for label, flags in check.setting['upscale']:
         outputs[label] = os.path.join(work, f'upscale_{label}')
         result, wall = check.run(tools['aidn'] + ['upscale', inputs, '-o', outputs[label], '-m', 'aidn_x4',
-                                                  '--device', 'cuda', '--force', *flags], timeout=180)
+                                                  '--device', check.setting['device'], '--force', *flags],
+                                 timeout=180)
         # "<in> -> <out> (960x540 -> 3840x2160, 1.2 s)" per image, in the order they ran: the last is warm
         times = [float(v) for v in re.findall(r' -> \d+x\d+, ([0-9.]+) s\)', result.stdout)]
         results[label] = {'flags': ' '.join(flags) or '(none)', 'image_s': times,
                           'warm_image_s': times[-1] if times else None, 'command_wall_s': round(wall, 1)}
     reference = cv2.imread(os.path.join(outputs['fp32'], 'a.png'))
     results['output_shape'] = list(reference.shape)
-    for label in ('fp16', 'bf16'):
+    for label, _ in check.setting['upscale'][1:]:
         candidate = cv2.imread(os.path.join(outputs[label], 'a.png'))
         results[label]['psnr_y_vs_fp32'] = round(float(calculate_psnr(candidate, reference, 4, test_y_channel=True)), 2)
     return results
@@ -496,23 +526,27 @@ def measure_train_step(device, batch=32, patch=64, warmup=5, repeats=20, modes=T
 
 def step_latency(check, warmup, repeats):
     import torch
-    device = torch.device('cuda')
-    results = measure_latency(device, warmup=warmup, repeats=repeats)
+    device = torch.device(check.setting['device'])
+    size = check.setting['latency_size']
+    results = measure_latency(device, size, warmup, repeats, check.setting['latency_precisions'])
     for name, variants in results.items():
         check.log(f'{name}: ' + ', '.join(f'{k} {v["median_ms"]} ms' for k, v in variants.items()))
-    return {'output_size': '{}x{}'.format(*LATENCY_SIZE), 'scale': 4, 'warmup': warmup, 'repeats': repeats,
+    return {'output_size': '{}x{}'.format(*size), 'scale': 4, 'warmup': warmup, 'repeats': repeats,
             'cudnn_benchmark': True, 'cudnn_allow_tf32': torch.backends.cudnn.allow_tf32, 'networks': results}
 
 
 def step_train_step(check, batch):
     import torch
-    results = measure_train_step(torch.device('cuda'), batch=batch)
+    results = measure_train_step(torch.device(check.setting['device']), batch=batch,
+                                 patch=check.setting['step_patch'], modes=check.setting['train_modes'])
     check.log(json.dumps(results))
     return results
 
 
 def gpu_facts():
     import torch
+    if not torch.cuda.is_available():
+        return {'name': None, 'rehearsal': 'on the CPU', 'torch': torch.__version__}
     props = torch.cuda.get_device_properties(0)
     return {'name': props.name, 'capability': f'{props.major}.{props.minor}',
             'memory_gib': round(props.total_memory / 2 ** 30, 1), 'count': torch.cuda.device_count(),
@@ -532,6 +566,8 @@ def main(argv=None):
     parser.add_argument('--step-batch', type=int, default=32)
     parser.add_argument('--budget-s', type=float, default=450)
     parser.add_argument('--only', default=','.join(STEPS))
+    parser.add_argument('--rehearse-on-cpu', action='store_true',
+                        help='developers: the steps on the CPU at toy sizes (no install), to test this script')
     args = parser.parse_args(argv)
     only = [s.strip() for s in args.only.split(',') if s.strip()]
     unknown = sorted(set(only) - set(STEPS))
@@ -539,7 +575,10 @@ def main(argv=None):
         parser.error(f'--only: unknown step(s) {", ".join(unknown)}; expected some of {", ".join(STEPS)}')
     if args.train_iters < 2:
         parser.error('--train-iters: expected at least 2')
-    refuse_without_cuda()  # before anything is installed or written
+    if args.rehearse_on_cpu:
+        args.no_install = True
+    else:
+        refuse_without_cuda()  # before anything is installed or written
 
     out = os.path.abspath(args.out)  # relative to where the user stands, before the chdir
     wheels = os.path.abspath(args.wheels)
@@ -548,7 +587,7 @@ def main(argv=None):
     sys.path.insert(0, ROOT)  # aidn_plugin from the repository, before and after the install
     os.makedirs(out, exist_ok=True)
     os.makedirs(work, exist_ok=True)
-    check = Check(out, args.budget_s)
+    check = Check(out, args.budget_s, CPU_REHEARSAL if args.rehearse_on_cpu else GPU_SETTING)
     check.report['gpu'] = gpu_facts()
     check.log(json.dumps(check.report['gpu']))
     try:

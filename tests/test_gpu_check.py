@@ -4,6 +4,7 @@ option overrides pass the same checks the real run applies, and its measuring fu
 tiny sizes)."""
 import argparse
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -84,6 +85,20 @@ def test_measuring_functions_run_on_the_cpu(gpu_check):
     assert all(set(v) == {'fp32_nchw', 'fp32_channels_last'} for v in latency.values())
     step = gpu_check.measure_train_step(device, batch=1, patch=8, warmup=0, repeats=1, modes=('none', 'bf16'))
     assert step['fp32']['median_ms'] > 0 and step['bf16']['median_ms'] > 0
+
+
+@pytest.mark.slow
+def test_cpu_rehearsal_of_the_quick_steps(tmp_path):
+    # the real script end to end on the CPU at toy sizes (upscale through the real aidn command, latency,
+    # training step); the trainings' rehearsal takes minutes here: run it by hand (README "GPU check")
+    out = tmp_path / 'out'
+    result = run([sys.executable, str(SCRIPT), '--rehearse-on-cpu', '--only', 'upscale,latency,train_step',
+                  '--repeats', '1', '--warmup', '0', '--step-batch', '1', '--out', str(out)], timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:]
+    report = json.loads((out / 'gpu_check.json').read_text())
+    assert report['failures'] == [] and set(report['steps']) == {'preflight', 'upscale', 'latency', 'train_step'}
+    assert report['steps']['upscale']['bf16']['psnr_y_vs_fp32'] > 40
+    assert (out / 'gpu_check.log').read_text().rstrip().endswith('every step passed')
 
 
 def test_readme_documents_the_one_command():
