@@ -114,6 +114,9 @@ def test_training_autocast_and_tracing_take_the_training_form():
     assert not aidn_deploy.applies(model, x)  # gradients on
     with torch.no_grad():
         assert not aidn_deploy.applies(model, x.double())
+        with aidn_deploy.disabled():
+            assert not aidn_deploy.applies(model, x)
+        assert aidn_deploy.applies(model, x)
         with torch.autocast('cpu', dtype=torch.bfloat16):
             assert not aidn_deploy.applies(model, x)
         traced = torch.jit.trace(model, (x, ), check_trace=False)
@@ -130,3 +133,20 @@ def test_bicubic_convolution_equals_interpolate(scale, size):
         got = aidn_deploy.bicubic(x, scale)
         assert got.is_contiguous()
         torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-6)
+
+
+def test_export_form_only_inside_the_exporter():
+    """Traced inside export_form the graph has the ONNX Runtime spelling (no bicubic upsample, no softmax,
+    no spatial mean), with the same output; other tracing keeps the training form's operators."""
+    model = _perturbed()
+    x = torch.rand(1, 3, 12, 12)
+    with torch.no_grad():
+        plain = torch.jit.trace(model, (x, ), check_trace=False)
+        with aidn_deploy.export_form():
+            spelled = torch.jit.trace(model, (x, ), check_trace=False)
+        assert not aidn_deploy.exporting()
+        torch.testing.assert_close(spelled(x), plain(x), **TOLERANCE)
+    plain_graph, spelled_graph = str(plain.inlined_graph), str(spelled.inlined_graph)
+    for op in ('aten::upsample_bicubic2d', 'aten::softmax', 'aten::mean'):
+        assert op in plain_graph and op not in spelled_graph, op
+    assert 'aten::adaptive_avg_pool2d' in spelled_graph and 'aten::pixel_shuffle' in spelled_graph

@@ -88,9 +88,9 @@ class AsymmetricConvUnit(nn.Module):
 
 
 def _spatial_mean(x):
-    """Mean over H and W, keeping the dimensions. Traced for export it is a global average pool: ONNX
+    """Mean over H and W, keeping the dimensions. Traced for ONNX export it is a global average pool: ONNX
     Runtime runs ReduceMean over the spatial axes of an NCHW tensor ~6x slower than GlobalAveragePool."""
-    if torch.jit.is_tracing():
+    if aidn_deploy.exporting():
         return F.adaptive_avg_pool2d(x, 1)
     return x.mean(dim=(2, 3), keepdim=True)
 
@@ -273,9 +273,9 @@ class AIDN(nn.Module):
         del stacked
         # softmax in float32 whatever the network's dtype (half, bf16, autocast): the weights then sum to 1
         # to float32 rounding, and stay float32 for the accumulation below
-        # (Traced for export, the softmax is spelled out: ONNX Runtime's Softmax over the channel axis of
+        # (Traced for ONNX export, the softmax is spelled out: ONNX Runtime's Softmax over the channel axis of
         # an NCHW tensor transposes it twice and runs 7x slower than the five element-wise operators.)
-        exporting = torch.jit.is_tracing()
+        exporting = aidn_deploy.exporting()
         softmax = aidn_deploy.softmax_channels if exporting else functools.partial(torch.softmax, dim=1)
         weights = softmax(self.fusion(residuals).float()) if self.fusion is not None else None
 

@@ -3,8 +3,9 @@
 ``AIDN.forward`` hands its feature stage (shallow features, blocks, upsampler convolutions of the taps) to
 :func:`tap_outputs` when :func:`applies` says so: gradients off (``torch.no_grad`` / ``inference_mode``), a
 float32 CPU input, no autocast, not being traced or scripted (the ONNX exporter and TorchScript see the
-training form's plain operators), and a torch built with oneDNN's fused convolution operators. Everything
-else (training, CUDA, reduced precision, export) runs the training form unchanged.
+training form's plain operators), not inside :func:`disabled`, and a torch built with oneDNN's fused
+convolution operators. Everything else (training, CUDA, reduced precision, tracing) runs the training form
+unchanged. (:func:`export_form` is the other deploy-time spelling: of the traced graph for ONNX Runtime.)
 
 Rewrites, each exact up to float rounding (tests/test_deploy.py compares with the training form):
 
@@ -32,6 +33,8 @@ Measured and left out (see the issue 11 report): merging a block's 1x1 distillat
 as extra output channels (one 32->48 convolution) was slower than the two convolutions here (48 output
 channels run at a lower oneDNN efficiency, and the refined part would need a channel slice, i.e. a copy).
 """
+import contextlib
+import contextvars
 import functools
 
 import torch
@@ -51,12 +54,45 @@ def _fused_ops():
 _OPS = _fused_ops() if torch.backends.mkldnn.is_available() else None
 
 
+_DISABLED = contextvars.ContextVar('aidn_deploy_disabled', default=False)
+
+
+@contextlib.contextmanager
+def disabled():
+    """Within this block AIDN runs the training form also under no_grad (for comparisons and debugging)."""
+    token = _DISABLED.set(True)
+    try:
+        yield
+    finally:
+        _DISABLED.reset(token)
+
+
 def applies(model, x):
     """Whether ``model(x)`` may take this inference pass (see the module docstring)."""
-    return (_OPS is not None and x.device.type == 'cpu' and x.dtype == torch.float32
+    return (_OPS is not None and not _DISABLED.get() and x.device.type == 'cpu' and x.dtype == torch.float32
             and not torch.is_grad_enabled() and not torch.is_autocast_enabled('cpu')
             and not torch.jit.is_tracing() and not torch.jit.is_scripting()
             and next(model.parameters()).dtype == torch.float32)
+
+
+_EXPORT_FORM = contextvars.ContextVar('aidn_export_form', default=False)
+
+
+@contextlib.contextmanager
+def export_form():
+    """Within this block, a traced AIDN takes the spelling ONNX Runtime runs fastest (bicubic base as a
+    convolution, softmax written out, spatial means as global average pools); the ONNX exporter traces
+    inside it. Other tracing (TorchScript, complexity counters) keeps the training form's operators."""
+    token = _EXPORT_FORM.set(True)
+    try:
+        yield
+    finally:
+        _EXPORT_FORM.reset(token)
+
+
+def exporting():
+    """Whether the caller is being traced inside :func:`export_form`."""
+    return _EXPORT_FORM.get() and torch.jit.is_tracing()
 
 
 def _unary(act):

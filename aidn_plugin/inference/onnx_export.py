@@ -10,7 +10,10 @@ The model is traced and frozen (``torch.jit.trace`` + ``torch.jit.freeze``) befo
 turns the parameters into constants and folds every computation on them alone, so kernels the network
 assembles from its weights at run time (a folded convolution, a composed shallow-feature kernel) reach
 the exporter as plain constant kernels, which its convolution export requires, and the graph does not
-redo that work on every call.
+redo that work on every call. The trace runs inside ``aidn_deploy.export_form()``: the graph then spells
+the bicubic base as a grouped convolution and a DepthToSpace (x2, x4), the fusion softmax as max, exp,
+sum and divide, and the attention means as global average pools, the same function in the operators ONNX
+Runtime runs fastest (its cubic Resize and channel-axis Softmax were 25% and 7% of its time).
 
 The graph takes ``input`` [N, C, H, W] (float32, RGB or grey in [0, 1]) and returns ``output``
 [N, C, H * s, W * s] (not clamped). The model's edge map is computed inside the graph. Metadata
@@ -56,6 +59,8 @@ def export_onnx(model, path, opset=DEFAULT_OPSET, tolerance=DEFAULT_TOLERANCE, c
     import onnxruntime
     import torch
 
+    from aidn_plugin.archs import aidn_deploy
+
     model = model.float().cpu().eval()
     in_ch = getattr(model, 'num_in_ch', 3)
     generator = torch.Generator().manual_seed(seed)
@@ -66,7 +71,8 @@ def export_onnx(model, path, opset=DEFAULT_OPSET, tolerance=DEFAULT_TOLERANCE, c
             # exporter's deprecation notice would only bury the result.
             warnings.simplefilter('ignore')
             try:
-                with torch.no_grad():
+                # export_form: the graph spelled for ONNX Runtime (aidn_deploy.export_form)
+                with torch.no_grad(), aidn_deploy.export_form():
                     frozen = torch.jit.freeze(torch.jit.trace(model, (example, ), check_trace=False))
                 torch.onnx.export(
                     frozen, (example, ), tmp, dynamo=False, opset_version=opset, do_constant_folding=True,
