@@ -11,10 +11,11 @@ images (scikit-image's photographs minus the held-out ones, ``split_held_out``);
 ONNX Runtime fp32 and each int8 variant, and compared with its mod-cropped HR by BasicSR's
 ``calculate_psnr`` (Y channel, border 4). The benchmark data is read here only, never by tests.
 
-Variants: ``NAME=METHOD[:EXCLUDE,...][:OPS][:WEIGHTS]`` with METHOD ``minmax`` / ``entropy`` /
+Variants: ``NAME=METHOD[:EXCLUDE,...][:OPS][:WEIGHTS][:PATCH]`` with METHOD ``minmax`` / ``entropy`` /
 ``percentile``, EXCLUDE from ``onnx_quantize.EXCLUDABLE`` (empty: none), OPS a comma list of ONNX op types
 to quantize or ``all`` (empty: ``onnx_quantize.DEFAULT_OP_TYPES``), WEIGHTS ``int7`` / ``int8`` / ``uint8``
-(empty: ``onnx_quantize.DEFAULT_WEIGHTS``). ``NAME=`` alone is the default int8 of ``aidn export onnx --int8``.
+(empty: ``onnx_quantize.DEFAULT_WEIGHTS``), PATCH the largest LR side of a calibration input (empty:
+``onnx_quantize.DEFAULT_PATCH``). ``NAME=`` alone is the default int8 of ``aidn export onnx --int8``.
 
 Options: ``--sets`` (Set5 Set14 B100), ``--data`` (datasets), ``--model`` (aidn_x4), ``--variant`` (repeatable;
 default ``default=``), ``--threads`` (ONNX Runtime and torch threads, default 1), ``--out``
@@ -36,12 +37,13 @@ from scripts.bench.report_io import machine_info, write_json_atomic  # noqa: E40
 def parse_variant(text):
     from aidn_plugin.inference import onnx_quantize
     name, _, spec = text.partition('=')
-    parts = (spec.split(':') + ['', '', '', ''])[:4]
+    parts = (spec.split(':') + ['', '', '', '', ''])[:5]
     method = parts[0] or onnx_quantize.DEFAULT_METHOD
     exclude = tuple(p for p in parts[1].split(',') if p)
     ops = onnx_quantize.DEFAULT_OP_TYPES if not parts[2] else (() if parts[2] == 'all' else tuple(parts[2].split(',')))
     return name or 'default', {'method': method, 'exclude': exclude, 'op_types': ops,
-                               'weights': parts[3] or onnx_quantize.DEFAULT_WEIGHTS}
+                               'weights': parts[3] or onnx_quantize.DEFAULT_WEIGHTS,
+                               'patch': int(parts[4] or onnx_quantize.DEFAULT_PATCH)}
 
 
 def set_pairs(data, name, scale):
