@@ -100,6 +100,44 @@ def add_to_table(table_path, entry):
     write_text(table_path, json.dumps(table, indent=2, ensure_ascii=False) + '\n')
 
 
+def publish(checkpoint, name, out_dir, url_base='https://example.invalid/REPLACE-ME', arch_hints=None,
+            train_data='TODO', recipe='TODO', license='Apache-2.0', psnr=None, notes='', evidence='',
+            eval_root=None):
+    """The script's work as a function (``scripts.weights_campaign`` publishes through it too): the zoo file
+    ``out_dir/NAME-<sha8>.pth`` of ``checkpoint`` and its entry in ``out_dir/published.json``.
+
+    ``arch_hints``: AIDN arguments the tensors cannot show; ``psnr``: {set: dB}, completed by the
+    measurement on ``eval_root`` when given; the other arguments are the entry's fields (see ``--help``).
+    Returns (path, sha256, entry). Raises CheckpointError (unreadable checkpoint, not AIDN) and SystemExit
+    (a bad ``name``), each one line.
+    """
+    if not re.fullmatch(r'[a-z0-9][a-z0-9_.]*', name):
+        raise SystemExit(f'--name {name!r}: use lowercase letters, digits, "_" and "."')
+    state_dict, stored = read_checkpoint(checkpoint)
+    hints = dict(arch_hints or {})
+    model = model_from_state_dict(state_dict, stored, hints, checkpoint)
+    arch = resolve_arch(state_dict, stored, hints, checkpoint)
+    arch.pop('deploy')  # a property of the tensors, not of the network
+    arch['rgb_mean'] = [float(v) for v in arch['rgb_mean']]
+    clean = {key: value.detach().to(torch.float32).contiguous().clone() for key, value in state_dict.items()}
+
+    psnr = dict(psnr or {})
+    if eval_root:
+        print(f'evaluating on {eval_root} ...', file=sys.stderr)
+        psnr.update(evaluate(model.fuse(), eval_root, arch['upscale']))
+
+    path, sha256 = save_named_checkpoint(out_dir, name, clean, arch)
+    filename = os.path.basename(path)
+    defaults = resolve_arch(state_dict)  # what AIDN's defaults give for these tensors
+    overrides = {key: value for key, value in arch.items()
+                 if key == 'upscale' or _plain(value) != _plain(defaults.get(key))}
+    entry = {'name': name, 'scale': arch['upscale'], 'arch': overrides, 'filename': filename,
+             'url': f'{url_base.rstrip("/")}/{filename}', 'sha256': sha256, 'train_data': train_data,
+             'recipe': recipe, 'psnr': psnr, 'license': license, 'notes': notes, 'evidence': evidence}
+    add_to_table(os.path.join(out_dir, 'published.json'), entry)
+    return path, sha256, entry
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('checkpoint', help='BasicSR checkpoint (net_g_*.pth), bare state dict or .safetensors')
@@ -119,35 +157,14 @@ def main(argv=None):
     parser.add_argument('--evidence', default='', help='the committed JSON/log behind --psnr, for the entry')
     args = parser.parse_args(argv)
 
-    if not re.fullmatch(r'[a-z0-9][a-z0-9_.]*', args.name):
-        raise SystemExit(f'--name {args.name!r}: use lowercase letters, digits, "_" and "."')
     try:
-        state_dict, stored = read_checkpoint(args.checkpoint)
-        hints = parse_arch(args.arch)
-        model = model_from_state_dict(state_dict, stored, hints, args.checkpoint)
-        arch = resolve_arch(state_dict, stored, hints, args.checkpoint)
+        path, sha256, _ = publish(args.checkpoint, args.name, args.out_dir, url_base=args.url_base,
+                                  arch_hints=parse_arch(args.arch), train_data=args.train_data, recipe=args.recipe,
+                                  license=args.license, psnr=parse_psnr(args.psnr), notes=args.notes,
+                                  evidence=args.evidence, eval_root=args.eval)
     except CheckpointError as error:
         raise SystemExit(f'publish_weights: error: {error}') from None
-    arch.pop('deploy')  # a property of the tensors, not of the network
-    arch['rgb_mean'] = [float(v) for v in arch['rgb_mean']]
-    clean = {key: value.detach().to(torch.float32).contiguous().clone() for key, value in state_dict.items()}
-
-    psnr = parse_psnr(args.psnr)
-    if args.eval:
-        print(f'evaluating on {args.eval} ...', file=sys.stderr)
-        psnr.update(evaluate(model.fuse(), args.eval, arch['upscale']))
-
-    path, sha256 = save_named_checkpoint(args.out_dir, args.name, clean, arch)
-    filename = os.path.basename(path)
-    defaults = resolve_arch(state_dict)  # what AIDN's defaults give for these tensors
-    overrides = {key: value for key, value in arch.items()
-                 if key == 'upscale' or _plain(value) != _plain(defaults.get(key))}
-    entry = {'name': args.name, 'scale': arch['upscale'], 'arch': overrides, 'filename': filename,
-             'url': f'{args.url_base.rstrip("/")}/{filename}', 'sha256': sha256, 'train_data': args.train_data,
-             'recipe': args.recipe, 'psnr': psnr, 'license': args.license, 'notes': args.notes,
-             'evidence': args.evidence}
     table = os.path.join(args.out_dir, 'published.json')
-    add_to_table(table, entry)
     print(f'wrote {path}\nsha256 {sha256}\nentry {args.name} written to {table}')
     return 0
 
