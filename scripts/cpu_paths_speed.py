@@ -15,6 +15,7 @@ warm-up, on the same random input:
   ``archs/aidn_deploy``), NCHW and channels-last input;
 * ``aidn_ort_fp32`` / ``aidn_ort_int8``: the same weights exported with ``inference.onnx_export`` and
   quantized with ``inference.onnx_quantize`` defaults, run by ``inference.ort_runtime``;
+  ``aidn_ort_int8_uint8_weights`` the same with uint8 weights (``--int8-weights uint8``);
 * ``matmul``: a dense 2048x2048 float32 matrix product (the MAC/s yardstick).
 
 The AIDN weights are the shipped ``aidn_x4`` (the int8 calibration needs real weights); SAFMN is freshly
@@ -92,9 +93,12 @@ def main(argv=None):
         export_onnx(aidn, fp32_path)
         calibration, _ = onnx_quantize.split_held_out(onnx_quantize.default_calibration_images())
         onnx_quantize.quantize_int8(fp32_path, int8_path, calibration, scale)
+        uint8w_path = os.path.join(work, 'int8_uint8_weights.onnx')
+        onnx_quantize.quantize_int8(fp32_path, uint8w_path, calibration, scale, weights='uint8')
         for threads in args.threads:
             torch.set_num_threads(threads)
             fp32, int8 = ort_runtime.load(fp32_path, threads), ort_runtime.load(int8_path, threads)
+            uint8w = ort_runtime.load(uint8w_path, threads)
             x_np = x.numpy()
 
             def training_form():
@@ -108,6 +112,7 @@ def main(argv=None):
                 'aidn_torch_cl': lambda: aidn(x_cl),
                 'aidn_ort_fp32': lambda: fp32.run(x_np),
                 'aidn_ort_int8': lambda: int8.run(x_np),
+                'aidn_ort_int8_uint8_weights': lambda: uint8w.run(x_np),
                 'matmul': lambda: torch.mm(a, b, out=c),
             }
             timer = time.thread_time if threads == 1 else time.perf_counter

@@ -186,6 +186,8 @@ class AIDN(nn.Module):
     so plain RGB inference, BasicSR's stock ``SRModel`` and ONNX export all work. Returns
     [N, num_out_ch, H * upscale, W * upscale], a contiguous (NCHW) tensor. Inside, the features run
     channels-last, where oneDNN's convolutions need no layout reorders; the caller needs to do nothing.
+    CPU inference (no_grad, float32) takes ``archs.aidn_deploy``'s rearranged pass: the same output to
+    float rounding, with cached kernels and fused oneDNN calls; training always runs the form below.
 
     Args (keyword arguments, BasicSR naming):
         num_in_ch (int): input channels, 1 or 3. Default 3.

@@ -2,10 +2,11 @@
 
 ``AIDN.forward`` hands its feature stage (shallow features, blocks, upsampler convolutions of the taps) to
 :func:`tap_outputs` when :func:`applies` says so: gradients off (``torch.no_grad`` / ``inference_mode``), a
-float32 CPU input, no autocast, not being traced or scripted (the ONNX exporter and TorchScript see the
-training form's plain operators), not inside :func:`disabled`, and a torch built with oneDNN's fused
-convolution operators. Everything else (training, CUDA, reduced precision, tracing) runs the training form
-unchanged. (:func:`export_form` is the other deploy-time spelling: of the traced graph for ONNX Runtime.)
+float32 CPU input, no autocast, not being traced or scripted (traced graphs hold only standard
+operators), not inside :func:`disabled`, and a torch built with oneDNN's fused convolution operators; its
+output stage then takes :func:`bicubic`. Everything else (training, CUDA, reduced precision, tracing) runs
+the training form unchanged. :func:`export_form` is the other deploy-time spelling: of the graph the ONNX
+exporter traces (:func:`bicubic`, :func:`softmax_channels`, global average pools).
 
 Rewrites, each exact up to float rounding (tests/test_deploy.py compares with the training form):
 
@@ -20,7 +21,6 @@ Rewrites, each exact up to float rounding (tests/test_deploy.py compares with th
   four 1x1 convolutions, one per part (the 1x1 weight split along its input channels); each part's
   convolution accumulates into the block output in place (oneDNN binary post-op), so the 64-channel
   concatenation, the strided copy it costs in channels-last memory, is never built.
-
 * **Bicubic base as a convolution.** ``F.interpolate(x, scale_factor=s, mode='bicubic',
   align_corners=False)`` takes every output pixel from a 4x4 window whose position and weights depend only
   on its sub-pixel phase; over the edge-replicated image (PyTorch clamps the indices at the border) that is
