@@ -145,6 +145,16 @@ def test_chunks_resume_after_a_kill_and_publish_only_on_improvement(place, capsy
     assert row2['cumulative_iterations'] == 320
     assert _zoo(root) == zoo_before
 
+    # a dry run plans chunk 3 and records nothing
+    log_before = (root / 'logs' / 'x2.json').read_text()
+    code, out, err = call_main(main, _argv(root, 'chunk', 2, '--dry-run'), capsys)
+    assert code == 0, err
+    assert f'dry run: would train weights_campaign_x2_c003 from published {entry.filename}, lr 0.0005 -> 1e-06' in out
+    # sized to 90 minutes at the rate chunk 2 measured (chunk 1 ran resumed, so its rate does not count)
+    expected = int((90 * 60 - row2['eval_seconds'] - 60) / (row2['train_seconds'] / 20)) // 500 * 500
+    assert f'x2 chunk 3 (continue): {max(500, expected):,} iterations (90 min at the ' in out
+    assert not (root / 'work' / 'x2_pending.json').exists() and (root / 'logs' / 'x2.json').read_text() == log_before
+
     code, out, _ = call_main(main, ['status', '--log-dir', str(root / 'logs')], capsys)
     assert code == 0
     assert 'x2 (aidn_x2): 2 chunk(s) run' in out and 'last Set5 gains:' in out and 'the campaign goes on' in out

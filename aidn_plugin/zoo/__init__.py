@@ -1,5 +1,6 @@
 """The model zoo: named, sha256-checked AIDN weights (``registry``), the table of published weights as
-data beside the files it describes (``weights/published.json``), and checkpoint reading (``checkpoints``).
+data beside the files it describes (``weights/published.json``), checkpoint reading (``checkpoints``), and
+the warm start of one scale from another's body (``warm_start``).
 
     from aidn_plugin.zoo import load_model
     model = load_model('aidn_x4')                      # a zoo name: packaged, cached or downloaded

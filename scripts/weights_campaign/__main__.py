@@ -34,7 +34,8 @@ chunk only: ``--iters N`` (the chunk's iterations; default: ``--minutes`` at the
 scale measured, or the option file's ``train.total_iter`` before any), ``--minutes`` (90), ``--lr`` and
 ``--eta-min`` (the cosine cycle; default the option file's), ``--init auto|published|x2-body`` (auto: the
 warm start for the first x3/x4 chunk, else the published weights), ``--min-gain`` (dB the validation
-figure must beat the published one by; default 0).
+figure must beat the published one by; default 0), ``--dry-run`` (plan the next chunk and print it: kind,
+iterations, start weights, data; nothing trained or recorded).
 init only: ``--iterations`` (what trained the zoo's weights; default read from the entry's recipe).
 warmstart-check only: ``--iters`` (each arm's iterations, 1500).
 status only: ``--markdown``, ``--log-dir``.
@@ -77,6 +78,7 @@ def parse_args(argv):
     chunk.add_argument('--eta-min', type=float, default=None)
     chunk.add_argument('--init', choices=('auto', 'published', 'x2-body'), default='auto')
     chunk.add_argument('--min-gain', type=float, default=0.0)
+    chunk.add_argument('--dry-run', action='store_true', help='plan the chunk, print it, train nothing')
     init = sub.add_parser('init', help="the log's row 0 from the zoo's weights")
     _common(init)
     init.add_argument('--iterations', type=int, default=None)
@@ -142,6 +144,8 @@ def main(argv=None):
         from scripts.weights_campaign.chunk import run_chunk
         from scripts.weights_campaign.log import status_lines
         row, log = run_chunk(args)
+        if row is None:
+            return 0
         sets = ', '.join(f'{k} {v["psnr"]:.2f}' for k, v in row['sets'].items())
         print(f'x{args.scale} chunk {row["chunk"]}: {row["cumulative_iterations"]:,} iterations, {sets}, validation '
               f'{row["validation"]:.3f}: ' + (f'published as {row["filename"]}' if row['published'] else

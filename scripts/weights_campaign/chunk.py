@@ -138,7 +138,7 @@ def chunk_iterations(args, log, base):
         budget = args.minutes * 60 - eval_seconds - STARTUP_SECONDS
         iters = max(CHECKPOINT_STEP, int(budget / per_iteration) // CHECKPOINT_STEP * CHECKPOINT_STEP)
         return iters, f'{args.minutes:g} min at the {per_iteration:.3f} s/iteration the last chunk measured'
-    return int(base['train']['total_iter']), "the option file's train.total_iter (no chunk measured yet)"
+    return int(base['train']['total_iter']), "the option file's train.total_iter; no chunk measured yet"
 
 
 def pending_path(work_dir, scale):
@@ -229,7 +229,8 @@ def _recipe_and_data(log, row, log_file):
 
 
 def run_chunk(args, say=print):
-    """Run (or resume) one chunk of ``args.scale``; returns (row, log)."""
+    """Run (or resume) one chunk of ``args.scale``; returns (row, log). With ``args.dry_run`` it stops after
+    planning a new chunk (its kind, iterations, start weights, data) and returns (None, log)."""
     from scripts.publish_weights import publish
     scale, name = args.scale, zoo_name(args.scale)
     work_dir = _work_dir(args)
@@ -250,6 +251,11 @@ def run_chunk(args, say=print):
             raise CampaignError(f'{os.path.join(args.zoo_dir, "published.json")}: {name} is {entry.filename}, but '
                                 f'the published row of {log_file} is {best["filename"]}: zoo and log disagree')
         pending = plan_chunk(args, log, work_dir, kind, base, listing, say)
+        if getattr(args, 'dry_run', False):  # the plan only: nothing trained, nothing recorded
+            say(f'dry run: would train {pending["options"]["name"]} from {pending["start"]["from"]} '
+                f'{pending["start"]["file"]}, lr {pending["schedule"]["lr"]:g} -> {pending["schedule"]["eta_min"]:g}, '
+                f'on {pending["data"]}')
+            return None, log
         write_json_atomic(pending_file, pending)
     else:
         say(f'x{scale} chunk {pending["chunk"]} was interrupted: resuming it with its own settings '
