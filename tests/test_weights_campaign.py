@@ -209,6 +209,30 @@ def test_stopping_rule_and_targets_from_the_log():
     assert found['Set5'] == (31.50, 31.7, False) and found['Set14'][2] and not met
 
 
+def test_zoo_recipe_names_every_chunk_behind_the_weights(tmp_path):
+    """A warm start begins the lineage; continue chunks follow the published file they started from; a chunk
+    that was not published is not part of it."""
+    from scripts.weights_campaign.chunk import _recipe_and_data
+    schedule = {'lr': 1e-3, 'eta_min': 1e-6, 'ema_decay': 0.999, 'batch': 16, 'patch': 128, 'seed': 1}
+    log = new_log(4)
+    log['chunks'] = [
+        {'chunk': 0, 'kind': 'shipped', 'published': True, 'sha256': 'a', 'iterations': 3000, 'recipe': 'R0',
+         'data': 'D0', 'start': {'from': 'scratch'}},
+        {'chunk': 1, 'kind': 'warm start', 'published': True, 'sha256': 'b', 'iterations': 10000, 'data': 'D1',
+         'schedule': schedule, 'start': {'from': 'x2 body', 'file': 'aidn_x2-x.pth', 'sha256': 'x', 'x2_iterations': 23000}},
+        {'chunk': 2, 'kind': 'continue', 'published': False, 'sha256': 'c', 'iterations': 9000, 'data': 'D1',
+         'schedule': dict(schedule, lr=5e-4, seed=2), 'start': {'from': 'published', 'sha256': 'b'}},
+        {'chunk': 3, 'kind': 'continue', 'published': True, 'sha256': 'd', 'iterations': 9000, 'data': 'D1',
+         'schedule': dict(schedule, lr=5e-4, seed=3), 'start': {'from': 'published', 'sha256': 'b'},
+         'cumulative_iterations': 19000},
+    ]
+    recipe, data = _recipe_and_data(log, log['chunks'][3], tmp_path / 'x4.json')
+    assert '19,000 iterations at x4 in all' in recipe and 'chunk 0' not in recipe and 'chunk 2' not in recipe
+    assert ('chunk 1 (warm start from the body of aidn_x2-x.pth (23,000 iterations at x2), upsampler and fusion '
+            'freshly initialised): 10,000 iterations, cosine 0.001 -> 1e-06, EMA 0.999') in recipe
+    assert 'chunk 3 (continue): 9,000 iterations, cosine 0.0005 -> 1e-06' in recipe and data == 'D1'
+
+
 def _one_line_error(capsys, argv):
     code, out, err = call_main(main, argv, capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1, err

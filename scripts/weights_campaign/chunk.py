@@ -216,7 +216,10 @@ def _recipe_and_data(log, row, log_file):
             continue
         s, origin = r['schedule'], ''
         if r['kind'] == 'warm start':
-            origin = f' from the body of {r["start"]["file"]} (upsampler and fusion freshly initialised)'
+            x2_iterations = r['start'].get('x2_iterations')
+            origin = (f' from the body of {r["start"]["file"]}'
+                      + (f' ({x2_iterations:,} iterations at x2)' if x2_iterations else '')
+                      + ', upsampler and fusion freshly initialised')
         parts.append(f'chunk {r["chunk"]} ({r["kind"]}{origin}): {r["iterations"]:,} iterations, cosine '
                      f'{s["lr"]:g} -> {s["eta_min"]:g}, EMA {s["ema_decay"]:g}, batch {s["batch"]}, HR patch '
                      f'{s["patch"]}, flips/rotations, L1, Adam (betas 0.9/0.99), seed {s["seed"]}')
