@@ -1,7 +1,7 @@
 """Y-PSNR of the int8 ONNX model against fp32 (ONNX Runtime and torch) on the x4 benchmark sets, one JSON.
 
-    python scripts/int8_quality.py                                  # Set5, Set14, B100; the default int8
-    python scripts/int8_quality.py --variant default= --variant entropy=entropy --variant all-ops=minmax::all
+    python -m scripts.bench.int8_quality                             # Set5, Set14, B100; the default int8
+    python -m scripts.bench.int8_quality --variant default= --variant entropy=entropy --variant all-ops=minmax::all
 
 Through the package's own API, as ``aidn export onnx --int8`` and ``aidn upscale`` do it: the zoo model
 (``--model``, default ``aidn_x4``), fused, is exported with ``inference.onnx_export.export_onnx``; each
@@ -28,10 +28,9 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+from scripts.bench.report_io import machine_info, write_json_atomic
 
-from scripts.bench.report_io import machine_info, write_json_atomic  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def parse_variant(text):
@@ -89,7 +88,7 @@ def main(argv=None):
     scale = model.upscale
     calibration, held_out = onnx_quantize.split_held_out(onnx_quantize.default_calibration_images())
     report = {'machine': machine_info(args.threads),
-              'command': 'python scripts/int8_quality.py ' + ' '.join(argv if argv is not None else sys.argv[1:]),
+              'command': 'python -m scripts.bench.int8_quality ' + ' '.join(argv if argv is not None else sys.argv[1:]),
               'model': args.model, 'scale': scale,
               'calibration': {'images': [os.path.basename(p) for p in calibration],
                               'held_out': [os.path.basename(p) for p in held_out]},

@@ -161,10 +161,11 @@ def export_ort_models(model, folder, scale):
     scikit-image's photographs, as ``aidn export onnx --int8`` does by default) in ``folder``.
     Returns {'aidn_ort': path, 'aidn_ort_int8': path}."""
     from aidn_plugin.inference.onnx_export import export_onnx
-    from aidn_plugin.inference.onnx_quantize import default_calibration_images, quantize_int8
+    from aidn_plugin.inference.onnx_quantize import default_calibration_images, quantize_int8, split_held_out
     fp32, int8 = os.path.join(folder, 'aidn_fp32.onnx'), os.path.join(folder, 'aidn_int8.onnx')
     export_onnx(model, fp32)
-    quantize_int8(fp32, int8, default_calibration_images(), scale)
+    calibration, _ = split_held_out(default_calibration_images())  # exactly what the command calibrates on
+    quantize_int8(fp32, int8, calibration, scale)
     return {'aidn_ort': fp32, 'aidn_ort_int8': int8}
 
 
