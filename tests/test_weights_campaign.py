@@ -233,6 +233,20 @@ def test_zoo_recipe_names_every_chunk_behind_the_weights(tmp_path):
     assert 'chunk 3 (continue): 9,000 iterations, cosine 0.0005 -> 1e-06' in recipe and data == 'D1'
 
 
+def test_a_dropped_chunk_is_set_aside_not_resumed(tmp_path):
+    """Deleting a pending record drops its chunk; the next chunk has the same name, so the old BasicSR run
+    is renamed first (else --auto_resume would continue it)."""
+    from scripts.weights_campaign.chunk import set_aside_stale_run
+    states = tmp_path / 'experiments' / 'weights_campaign_x2_c003' / 'training_states'
+    states.mkdir(parents=True)
+    (states / '500.state').write_bytes(b'old')
+    said = []
+    moved = set_aside_stale_run(str(tmp_path), 'weights_campaign_x2_c003', said.append)
+    assert not states.exists() and (Path(moved) / 'training_states' / '500.state').read_bytes() == b'old'
+    assert Path(moved).name.startswith('weights_campaign_x2_c003_abandoned_') and 'dropped chunk' in said[0]
+    assert set_aside_stale_run(str(tmp_path), 'weights_campaign_x2_c003', said.append) is None
+
+
 def _one_line_error(capsys, argv):
     code, out, err = call_main(main, argv, capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1, err

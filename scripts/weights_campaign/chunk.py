@@ -7,7 +7,8 @@ A chunk:
    network, ``aidn_plugin.zoo.warm_start``);
 2. trains with ``basicsr train --auto_resume`` for its iterations (sized to ``--minutes`` from the rate the
    last chunk measured, or ``--iters``); the run is recorded in ``<work-dir>/x<s>_pending.json`` first, so a
-   chunk cut short (killed, rebooted) is resumed from BasicSR's newest training state by the same command;
+   chunk cut short (killed, rebooted) is resumed from BasicSR's newest training state by the same command
+   (deleting the record drops the chunk: the next one sets the old BasicSR folder aside instead of resuming it);
 3. stages its weights as a zoo file (``scripts/publish_weights.py``'s ``publish``) in the work folder and
    runs ``basicsr test`` of that file on Set5, Set14 and B100;
 4. publishes only when the validation figure (``log.VALIDATION_SETS``) beats the published weights': the
@@ -205,6 +206,20 @@ def plan_chunk(args, log, work_dir, kind, base, listing, say):
             'data': data, 'options': options, 'started': machine_info(args.threads)['date']}
 
 
+def set_aside_stale_run(work_dir, name, say=print):
+    """Rename BasicSR's folder of run ``name`` when a new chunk of that name starts: it is left from a chunk
+    whose pending record was deleted, and ``--auto_resume`` would otherwise continue that abandoned run.
+    Returns the new path, or None when there was nothing to set aside."""
+    import time
+    folder = os.path.join(work_dir, 'experiments', name)
+    if not os.path.isdir(folder):
+        return None
+    target = f'{folder}_abandoned_{time.strftime("%Y%m%d_%H%M%S")}'
+    os.rename(folder, target)
+    say(f'{folder}: left from a dropped chunk, renamed to {os.path.basename(target)}')
+    return target
+
+
 def _recipe_and_data(log, row, log_file):
     """The zoo entry's recipe and train_data: every chunk behind ``row``'s weights."""
     chain = lineage(log, row)
@@ -259,6 +274,7 @@ def run_chunk(args, say=print):
                 f'{pending["start"]["file"]}, lr {pending["schedule"]["lr"]:g} -> {pending["schedule"]["eta_min"]:g}, '
                 f'on {pending["data"]}')
             return None, log
+        set_aside_stale_run(work_dir, pending['options']['name'], say)
         write_json_atomic(pending_file, pending)
     else:
         say(f'x{scale} chunk {pending["chunk"]} was interrupted: resuming it with its own settings '
