@@ -123,10 +123,12 @@ def test_chunks_resume_after_a_kill_and_publish_only_on_improvement(place, capsy
     assert row['cumulative_iterations'] == 300 and row['gain_set5'] > 0
     assert not (root / 'work' / 'x2_pending.json').exists()
     entry = load_table(root / 'zoo' / 'published.json')['aidn_x2']
-    assert entry.filename == row['filename'] and entry.sha256 == row['sha256'] == file_sha256(root / 'zoo' / entry.filename)
+    assert entry.filename == row['filename']
+    assert entry.sha256 == row['sha256'] == file_sha256(root / 'zoo' / entry.filename)
     assert sorted(p.name for p in (root / 'zoo').glob('*.pth')) == [entry.filename]  # the superseded file is gone
     evidence = json.loads(Path(entry.evidence).read_text())  # what tests/test_evidence.py checks in the repository
-    assert evidence['sha256'] == entry.sha256 and evidence['command'] == 'python -m scripts.bench.zoo_eval --names aidn_x2'
+    assert evidence['sha256'] == entry.sha256
+    assert evidence['command'] == 'python -m scripts.bench.zoo_eval --names aidn_x2'
     assert evidence['written_by'] == 'python -m scripts.weights_campaign chunk --scale 2'
     assert {k: round(v['psnr'], 2) for k, v in evidence['sets'].items()} == entry.psnr
     assert evidence['sets'] == row['sets']
@@ -219,7 +221,8 @@ def test_zoo_recipe_names_every_chunk_behind_the_weights(tmp_path):
         {'chunk': 0, 'kind': 'shipped', 'published': True, 'sha256': 'a', 'iterations': 3000, 'recipe': 'R0',
          'data': 'D0', 'start': {'from': 'scratch'}},
         {'chunk': 1, 'kind': 'warm start', 'published': True, 'sha256': 'b', 'iterations': 10000, 'data': 'D1',
-         'schedule': schedule, 'start': {'from': 'x2 body', 'file': 'aidn_x2-x.pth', 'sha256': 'x', 'x2_iterations': 23000}},
+         'schedule': schedule,
+         'start': {'from': 'x2 body', 'file': 'aidn_x2-x.pth', 'sha256': 'x', 'x2_iterations': 23000}},
         {'chunk': 2, 'kind': 'continue', 'published': False, 'sha256': 'c', 'iterations': 9000, 'data': 'D1',
          'schedule': dict(schedule, lr=5e-4, seed=2), 'start': {'from': 'published', 'sha256': 'b'}},
         {'chunk': 3, 'kind': 'continue', 'published': True, 'sha256': 'd', 'iterations': 9000, 'data': 'D1',

@@ -95,7 +95,7 @@ def parse_args(argv):
             sub.choices[args.command].error(f'--{key} must be at least 1, got {value}')
     if getattr(args, 'minutes', 1) <= 0:
         chunk.error(f'--minutes must be positive, got {args.minutes}')
-    if getattr(args, 'lr', None) is not None and args.lr < 0 or getattr(args, 'eta_min', None) is not None and args.eta_min < 0:
+    if any(value is not None and value < 0 for value in (getattr(args, 'lr', None), getattr(args, 'eta_min', None))):
         chunk.error('--lr and --eta-min must not be negative')
     return args
 

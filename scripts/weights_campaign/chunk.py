@@ -191,8 +191,8 @@ def plan_chunk(args, log, work_dir, kind, base, listing, say):
                  'iterations': best['cumulative_iterations']}
     else:
         entry, source_path = _warm_start_source(args, scale)
-        start_path = training.write_warm_start(source_path, base, os.path.join(work_dir, f'x{scale}_c{chunk:03d}_start.pth'),
-                                               seed)
+        start_path = os.path.join(work_dir, f'x{scale}_c{chunk:03d}_start.pth')
+        training.write_warm_start(source_path, base, start_path, seed)
         x2_log = read_log(log_path(args.log_dir, WARM_START_SOURCE))
         start = {'from': 'x2 body', 'file': entry.filename, 'sha256': entry.sha256, 'iterations': 0,
                  'x2_iterations': next((r['cumulative_iterations'] for r in reversed(x2_log['chunks'])
@@ -296,7 +296,8 @@ def run_chunk(args, say=print):
            'iterations': pending['iterations'],
            'cumulative_iterations': pending['start']['iterations'] + pending['iterations'],
            'schedule': pending['schedule'], 'data': pending['data'], 'sets': record['sets'],
-           'validation': validation, 'gain_set5': round(record['sets']['Set5']['psnr'] - best['sets']['Set5']['psnr'], 4),
+           'validation': validation,
+           'gain_set5': round(record['sets']['Set5']['psnr'] - best['sets']['Set5']['psnr'], 4),
            'published': improved, 'filename': os.path.basename(candidate), 'sha256': candidate_sha,
            'evidence': None, 'train_seconds': round(train_seconds, 1), 'eval_seconds': record['test_seconds'],
            'resumed': resumed, 'started': pending['started'], 'machine': record['meta']}

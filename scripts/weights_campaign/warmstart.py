@@ -42,7 +42,8 @@ def run_check(args, say=print):
     work_dir = os.path.abspath(args.work_dir)
     os.makedirs(work_dir, exist_ok=True)
     base = training.load_options(training.option_file(scale, 'warm start'), ['train:ema_decay=0', *args.override])
-    data_root, meta_info, data = training.training_list(args.data, base['datasets']['train']['gt_size'], work_dir, scale)
+    patch = base['datasets']['train']['gt_size']
+    data_root, meta_info, data = training.training_list(args.data, patch, work_dir, scale)
     lr, eta_min = base['train']['optim_g']['lr'], base['train']['scheduler']['eta_min']
     seed = int(base.get('manual_seed') or 0)
     arms = {}
@@ -79,5 +80,5 @@ def run_check(args, say=print):
     }
     out = report_path(args.log_dir, scale)
     write_json_atomic(out, report)
-    say(f'x2 body - scratch (Y-PSNR dB): ' + ', '.join(f'{s} {d:+.3f}' for s, d in difference.items()) + f' -> {out}')
+    say('x2 body - scratch (Y-PSNR dB): ' + ', '.join(f'{s} {d:+.3f}' for s, d in difference.items()) + f' -> {out}')
     return report
