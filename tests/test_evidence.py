@@ -81,3 +81,26 @@ def test_readme_trained_weights_table_matches_the_evidence():
             assert (psnr, ssim) == (round(sets[set_name]['psnr'], 2), round(sets[set_name]['ssim'], 4)), (
                 name, set_name)
     assert seen == set(ZOO)
+
+
+def _table_lines(markdown_text):
+    """The lines of the first Markdown table in ``markdown_text``."""
+    lines = markdown_text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith('| '))
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith('|')), len(lines))
+    return lines[start:end]
+
+
+@pytest.mark.parametrize('section, report_file, module', [
+    ('Speed, memory, training step (x4, 320x180 -> 1280x720, CPU)', 'benchmarks/speed.json', 'speed'),
+    ('Quality under an equal budget (x4)', 'benchmarks/quality.json', 'quality'),
+])
+def test_readme_benchmark_table_is_the_reports_table(section, report_file, module):
+    """The README shows the benchmark's own table, regenerated here from the committed report: a figure
+    edited by hand, or a report re-run without updating the README, fails."""
+    import importlib
+    bench = importlib.import_module(f'scripts.bench.{module}')
+    expected = _table_lines(bench.markdown(_json(report_file)))
+    shown = _section(section).splitlines()
+    missing = [line for line in expected if line not in shown]
+    assert not missing, f'README {section!r} differs from {report_file}: {missing[:2]}'
