@@ -74,11 +74,12 @@ TARGET_INT8_SPEEDUP = 1.5
 
 
 # ----------------------------------------------------------------------------------------------- timing
-def round_robin(tasks, repeats, warmup=1):
+def round_robin(tasks, repeats, warmup=1, timer=time.perf_counter):
     """Time every callable of ``tasks`` (name -> fn) ``repeats`` times, interleaved.
 
     Each round runs every task once; the first task of a round rotates, so no task always follows the
-    same one. ``warmup`` untimed calls per task come first. Returns name -> list of seconds.
+    same one. ``warmup`` untimed calls per task come first. ``timer`` is the clock (wall time by default;
+    ``time.thread_time`` gives the calling thread's CPU time). Returns name -> list of seconds.
     """
     names = list(tasks)
     for name in names:
@@ -88,9 +89,9 @@ def round_robin(tasks, repeats, warmup=1):
     for round_index in range(repeats):
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
-            start = time.perf_counter()
+            start = timer()
             tasks[name]()
-            samples[name].append(time.perf_counter() - start)
+            samples[name].append(timer() - start)
     return samples
 
 

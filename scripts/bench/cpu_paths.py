@@ -1,7 +1,7 @@
 """AIDN's CPU inference paths against SAFMN channels-last, interleaved in one process, one JSON.
 
-    python scripts/cpu_paths_speed.py                       # 1 and 2 threads, 320x180 -> 1280x720 x4
-    python scripts/cpu_paths_speed.py --threads 2 --repeats 9
+    python -m scripts.bench.cpu_paths                        # 1 and 2 threads, 320x180 -> 1280x720 x4
+    python -m scripts.bench.cpu_paths --threads 2 --repeats 9
 
 For each thread count (``torch.set_num_threads`` and the ONNX Runtime sessions' intra-op threads), the
 tasks below run round-robin (the first task of a round rotates), ``--repeats`` timed rounds after one
@@ -36,26 +36,11 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+from scripts.bench.report_io import machine_info, write_json_atomic
+from scripts.bench.speed import round_robin
 
-from scripts.bench.report_io import machine_info, write_json_atomic  # noqa: E402
-
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REFERENCE = 'safmn_cl'
-
-
-def round_robin(tasks, repeats, timer):
-    names = list(tasks)
-    for name in names:
-        tasks[name]()
-    samples = {name: [] for name in names}
-    for index in range(repeats):
-        shift = index % len(names)
-        for name in names[shift:] + names[:shift]:
-            start = timer()
-            tasks[name]()
-            samples[name].append(timer() - start)
-    return samples
 
 
 def main(argv=None):
@@ -85,7 +70,7 @@ def main(argv=None):
     x_cl = x.contiguous(memory_format=torch.channels_last)
     a, b, c = torch.rand(2048, 2048), torch.rand(2048, 2048), torch.empty(2048, 2048)
     report = {'machine': machine_info(args.threads),
-              'command': 'python scripts/cpu_paths_speed.py ' + ' '.join(argv if argv is not None else sys.argv[1:]),
+              'command': 'python -m scripts.bench.cpu_paths ' + ' '.join(argv if argv is not None else sys.argv[1:]),
               'input': [1, 3, height // scale, width // scale], 'output_size': [width, height], 'scale': scale,
               'aidn_macs': macs, 'runs': {}}
     with tempfile.TemporaryDirectory() as work:
@@ -117,7 +102,7 @@ def main(argv=None):
             }
             timer = time.thread_time if threads == 1 else time.perf_counter
             with torch.no_grad():
-                samples = round_robin(tasks, args.repeats, timer)
+                samples = round_robin(tasks, args.repeats, warmup=1, timer=timer)
             medians = {name: statistics.median(values) for name, values in samples.items()}
             matmul_macs_per_s = 2048 ** 3 / medians['matmul']
             run = {'timer': timer.__name__, 'matmul_gmacs': round(matmul_macs_per_s / 1e9, 2), 'tasks': {}}
