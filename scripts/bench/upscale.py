@@ -11,10 +11,15 @@ Without ``-m`` / ``--weights`` the network is a randomly initialised default AID
 (speed and memory do not depend on the weight values). The input is a photograph from scikit-image resized
 to each size. ``--untiled SIZE...`` adds runs with ``--tile 0`` (the whole image in one pass), to show
 what tiling saves. ``--threads N`` fixes the child's torch threads (on a shared box, 1 is the steadiest).
+
+Start-up: the medians of ``--repeats`` runs of ``aidn --help`` and of ``python -c "import torch"``, and for
+each upscale run (also the median of ``--repeats``) the ratio of the whole command to ``import torch`` plus
+the upscaling time the command reports: what the command costs beyond torch's own import and the work.
 """
 import argparse
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,6 +57,17 @@ def run_child(argv, env=None):
         return wall, cpu, _rss_mib(rusage), out.read(), err.read(), proc.returncode
 
 
+def median_wall(argv, env, repeats):
+    """Median wall seconds of ``repeats`` runs of a command that must succeed."""
+    walls = []
+    for _ in range(repeats):
+        wall, _, _, _, err, code = run_child(argv, env)
+        if code != 0:
+            raise SystemExit(f'benchmark: {" ".join(argv)} failed: {err.strip()[-300:]}')
+        walls.append(wall)
+    return statistics.median(walls)
+
+
 def make_input(folder, width, height):
     from skimage import data
     photo = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
@@ -75,6 +91,7 @@ def main(argv=None):
                         help='also run these sizes with --tile 0 (whole image at once), for comparison')
     parser.add_argument('--threads', type=int, default=None,
                         help='torch threads in the child (OMP_NUM_THREADS); default: torch\'s own choice')
+    parser.add_argument('--repeats', type=int, default=3, help='runs of each command, median reported; default 3')
     parser.add_argument('--json', help='write the results to this JSON file')
     args = parser.parse_args(argv)
 
@@ -98,6 +115,10 @@ def main(argv=None):
         threads = int(threads)
         print(f'weights: {weights_label}; torch threads: {threads}; '
               f'baseline (imports only) peak RSS {base_rss:.0f} MiB', file=sys.stderr)
+        startup = {'aidn_help_s': round(median_wall(CLI + ['--help'], env, args.repeats), 3),
+                   'import_torch_s': round(median_wall([sys.executable, '-c', 'import torch'], env, args.repeats), 3)}
+        print(f'aidn --help {startup["aidn_help_s"]:.2f} s, python -c "import torch" {startup["import_torch_s"]:.2f} s '
+              f'(medians of {args.repeats})', file=sys.stderr)
         runs = [(size, args.tile) for size in args.sizes]
         runs += [(size, 0) for size in args.untiled]
         for size, tile in runs:
@@ -106,31 +127,41 @@ def main(argv=None):
             target = os.path.join(work, f'out_{width}x{height}_t{tile}.png')
             cmd = CLI + ['upscale', source, '-o', target, '--force', '--device', 'cpu', '--tile', str(tile),
                          '--tile-overlap', str(args.tile_overlap)] + model_args
-            wall, cpu, rss, out, err, code = run_child(cmd, env)
-            if code != 0:
-                raise SystemExit(f'benchmark: aidn upscale failed for {size} (tile {tile}): {err.strip()}')
-            # "in.png -> out.png (WxH -> WxH, 12.3 s)": read, upscale and write, without start-up and imports.
-            upscale_s = float(re.search(r', ([0-9.]+) s\)$', out.strip()).group(1))
+            results = []
+            for _ in range(args.repeats):
+                wall, cpu, rss, out, err, code = run_child(cmd, env)
+                if code != 0:
+                    raise SystemExit(f'benchmark: aidn upscale failed for {size} (tile {tile}): {err.strip()}')
+                # "in.png -> out.png (WxH -> WxH, 12.3 s)": read, upscale and write, without start-up and imports.
+                results.append((wall, cpu, rss, float(re.search(r', ([0-9.]+) s\)$', out.strip()).group(1))))
+            wall, cpu, rss, upscale_s = sorted(results)[len(results) // 2]  # the run of median wall time
             out_w, out_h = cv2.imread(target, cv2.IMREAD_UNCHANGED).shape[1::-1]
             rows.append({'input': f'{width}x{height}', 'output': f'{out_w}x{out_h}', 'tile': tile,
                          'tiles': tile_count(height, width, tile, args.tile_overlap), 'wall_s': round(wall, 1),
-                         'upscale_s': upscale_s, 'cpu_s': round(cpu, 1), 'peak_rss_mib': round(rss)})
+                         'upscale_s': upscale_s, 'cpu_s': round(cpu, 1), 'peak_rss_mib': round(rss),
+                         'whole_over_import_torch_plus_upscale': round(wall / (startup['import_torch_s'] + upscale_s), 2)})
             print(f'  {size} tile {tile}: {wall:.1f} s wall ({upscale_s:.1f} s upscaling), {cpu:.1f} s CPU, '
                   f'{rss:.0f} MiB', file=sys.stderr)
 
     print(f'\n`aidn upscale` on CPU ({weights_label}), {threads} torch thread(s), {time.strftime("%Y-%m-%d")}. '
           f'Whole command = process start, imports, read, upscale, write; imports alone peak at '
           f'{base_rss:.0f} MiB RSS.\n')
-    print('| input | output | tile / overlap | tiles | whole command | of which upscaling | CPU time | peak RSS |')
-    print('|---|---|---|---|---|---|---|---|')
+    print(f'`aidn --help`: {startup["aidn_help_s"]:.2f} s; `python -c "import torch"`: {startup["import_torch_s"]:.2f} s.\n')
+    print('| input | output | tile / overlap | tiles | whole command | of which upscaling | whole / (import torch + upscaling) '
+          '| CPU time | peak RSS |')
+    print('|---|---|---|---|---|---|---|---|---|')
     for row in rows:
         tiling = f'{row["tile"]} / {args.tile_overlap}' if row['tile'] else 'none (whole image)'
         print(f'| {row["input"]} | {row["output"]} | {tiling} | {row["tiles"]} | {row["wall_s"]:.1f} s '
-              f'| {row["upscale_s"]:.1f} s | {row["cpu_s"]:.1f} s | {row["peak_rss_mib"]} MiB |')
+              f'| {row["upscale_s"]:.1f} s | {row["whole_over_import_torch_plus_upscale"]:.2f} | {row["cpu_s"]:.1f} s '
+              f'| {row["peak_rss_mib"]} MiB |')
     if args.json:
         from scripts.bench.report_io import write_json_atomic
+        from scripts.bench.report_io import machine_info
         write_json_atomic(args.json, {'weights': weights_label, 'threads': threads, 'baseline_rss_mib': round(base_rss),
-                                      'date': time.strftime('%Y-%m-%d'), 'runs': rows})
+                                      'meta': machine_info(threads), 'repeats': args.repeats, 'startup': startup,
+                                      'command': 'python -m scripts.bench.upscale ' + ' '.join(argv or sys.argv[1:]),
+                                      'runs': rows})
     return 0
 
 
