@@ -151,10 +151,7 @@ def load_peers():
     if ROOT not in sys.path:
         sys.path.insert(0, ROOT)
     import importlib
-    try:
-        return importlib.import_module('scripts.bench.peers')
-    except ModuleNotFoundError:  # before the benchmark scripts moved into scripts/bench/
-        return importlib.import_module('scripts.peers')
+    return importlib.import_module('scripts.bench.peers')
 
 
 def preflight(tools=None):

@@ -3,8 +3,6 @@ checkpoint, SIGKILL + --auto_resume), the gradient scaler's state in the trainin
 for fp16 on a CPU and bad values, and bf16 inference against fp32 within a stated Y-PSNR tolerance."""
 import os
 import re
-import signal
-import subprocess
 
 import cv2
 import numpy as np
@@ -12,8 +10,8 @@ import pytest
 import torch
 
 from helpers import run, script, write_photo_crops
-from test_training import (TINY_NET, _bad_run, _state_iters, _wait_for, iter_tag, load_checkpoint, train_log,
-                           train_options, write_options)
+from test_training import (TINY_NET, _bad_run, _state_iters, iter_tag, load_checkpoint, train_log,
+                           train_options, train_then_kill, write_options)
 
 # bf16 (8-bit mantissa) under autocast against fp32, the shipped aidn_x4 on the demo validation images:
 # measured 65.39 to 68.35 dB (benchmarks/amp_demo.json); the test allows 55 dB, far above what any visible
@@ -33,15 +31,7 @@ def test_bf16_training_loss_falls_loads_in_fp32_and_resumes_after_kill(tmp_path)
     opt['train'].update(amp='bf16', grad_clip=1.0)
     write_options(tmp_path, opt)
     root = tmp_path / 'experiments' / 'amp_bf16'
-    states, models = root / 'training_states', root / 'models'
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore')
-    process = subprocess.Popen([script('basicsr'), 'train', '-opt', 'opt.yml'], cwd=tmp_path, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        assert _wait_for(lambda: len(_state_iters(states)) >= 3, 180, process), 'no training state was written'
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+    states, models = train_then_kill(tmp_path, 'amp_bf16', states_wanted=3, timeout=180), root / 'models'
     saved = _state_iters(states)[-1]
     first_log = train_log(tmp_path, 'amp_bf16')
     losses = _losses(first_log)

@@ -129,19 +129,27 @@ def _state_iters(folder):
     return sorted(int(p.name[:-len('.state')]) for p in folder.glob('*.state'))
 
 
+def train_then_kill(folder, name, states_wanted, timeout):
+    """Run ``basicsr train -opt opt.yml`` in ``folder`` and SIGKILL it once ``states_wanted`` training states
+    of experiment ``name`` exist (a kill at an arbitrary point of a real run). Returns the states folder."""
+    states = folder / 'experiments' / name / 'training_states'
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore')
+    process = subprocess.Popen([script('basicsr'), 'train', '-opt', 'opt.yml'], cwd=folder, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert _wait_for(lambda: len(_state_iters(states)) >= states_wanted, timeout, process), \
+            'no training state was written'
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    return states
+
+
 @pytest.mark.slow
 def test_sigkill_then_auto_resume_continues_from_last_state(tmp_path, crops):
     opt = train_options('tiny_resume', crops, total_iter=100000, save_freq=3)
     write_options(tmp_path, opt)
-    states = tmp_path / 'experiments' / 'tiny_resume' / 'training_states'
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore')
-    process = subprocess.Popen([script('basicsr'), 'train', '-opt', 'opt.yml'], cwd=tmp_path, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        assert _wait_for(lambda: len(_state_iters(states)) >= 2, 120, process), 'no training state was written'
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+    states = train_then_kill(tmp_path, 'tiny_resume', states_wanted=2, timeout=120)
     saved = _state_iters(states)[-1]
     models = tmp_path / 'experiments' / 'tiny_resume' / 'models'
     # atomic writes: no checkpoint under its final name is truncated, whatever the kill interrupted

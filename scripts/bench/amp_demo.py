@@ -1,8 +1,8 @@
 """bf16 AMP against fp32 on the CPU: the demo training in both precisions, and bf16 inference, one JSON.
 
-    python scripts/amp_demo_check.py                     # the full demo schedule (1,500 iterations)
-    python scripts/amp_demo_check.py --iters 750         # a shortened schedule (cosine period shortened too)
-    python scripts/amp_demo_check.py --no-train          # the inference part only
+    python -m scripts.bench.amp_demo                   # the full demo schedule (1,500 iterations)
+    python -m scripts.bench.amp_demo --iters 750       # a shortened schedule (cosine period shortened too)
+    python -m scripts.bench.amp_demo --no-train        # the inference part only
 
 Training: ``basicsr train -opt options/train_AIDN_x4_demo.yml`` through the real console script, once with
 ``train:amp=none`` and once with ``train:amp=bf16``, one after the other (never at once: the CPU is the
@@ -34,8 +34,7 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 DEMO_OPTIONS = os.path.join('options', 'train_AIDN_x4_demo.yml')
 DEMO_ITERS = 1500
@@ -46,7 +45,7 @@ TARGET_DB = 0.1  # issue 13: bf16 within 0.1 dB of fp32
 def _console(name):
     path = os.path.join(os.path.dirname(sys.executable), name)
     if not os.path.exists(path):
-        raise SystemExit(f'amp_demo_check: console script {name!r} not found next to {sys.executable}; '
+        raise SystemExit(f'scripts.bench.amp_demo: console script {name!r} not found next to {sys.executable}; '
                          'install the project first (pip install -e .)')
     return path
 
@@ -77,7 +76,7 @@ def run_training(mode, iters, threads, work):
                             capture_output=True, text=True)
     wall = time.perf_counter() - start
     if result.returncode != 0:
-        raise SystemExit(f'amp_demo_check: basicsr train ({mode}) failed with exit code {result.returncode}: '
+        raise SystemExit(f'scripts.bench.amp_demo: basicsr train ({mode}) failed with exit code {result.returncode}: '
                          f'{result.stderr.strip()[-2000:]}')
     logs = sorted(glob.glob(os.path.join(folder, 'experiments', f'amp_demo_{mode}', 'train_*.log')))
     log = open(logs[-1], encoding='utf-8').read()
@@ -147,7 +146,7 @@ def compare_upscale(threads, work):
                    '--precision', precision, '--force', '-q']
         result = subprocess.run([_console('aidn')] + command[1:], env=_env(threads), capture_output=True, text=True)
         if result.returncode != 0:
-            raise SystemExit(f'amp_demo_check: aidn upscale --precision {precision} failed: {result.stderr.strip()}')
+            raise SystemExit(f'scripts.bench.amp_demo: aidn upscale --precision {precision} failed: {result.stderr.strip()}')
         commands[precision] = ' '.join(command).replace(ROOT + os.sep, '').replace(work + os.sep, '<work>/')
     psnr = {}
     for name in sorted(os.listdir(outputs['fp32'])):
