@@ -21,6 +21,7 @@ from aidn_plugin.archs import aidn_deploy
 
 SUPPORTED_SCALES = (2, 3, 4)
 ATTENTION_TYPES = ('cca', 'ca', 'none')
+EDGE_GUIDES = ('input', 'gate')
 ACTIVATIONS = ('lrelu', 'relu', 'gelu', 'silu')
 
 
@@ -143,9 +144,12 @@ class AIDB(nn.Module):
         deploy (bool): build the asymmetric units in their fused form (one 3x3 convolution each).
         asymmetric (bool): ``False`` trains plain 3x3 convolutions in their place (the ablation: the same
             deploy cost, no 1x3/3x1 branches).
+        edge_gate (bool): a spatial gate from the edge map scales the fused distilled features before the
+            attention: ``out * 2 * sigmoid(conv3x3(edge))``, one gate value per channel and pixel. The gate
+            convolution starts at zero, so a new gated block computes what an ungated one does.
     """
 
-    def __init__(self, channels, attention='cca', act_type='lrelu', deploy=False, asymmetric=True):
+    def __init__(self, channels, attention='cca', act_type='lrelu', deploy=False, asymmetric=True, edge_gate=False):
         super().__init__()
         distilled = channels // 2
         self.distill = nn.ModuleList(nn.Conv2d(channels, distilled, 1) for _ in range(3))
@@ -158,8 +162,17 @@ class AIDB(nn.Module):
         else:
             self.attention = ContrastChannelAttention(channels, pool='contrast' if attention == 'cca' else 'mean')
         self.act = _activation(act_type)
+        if edge_gate:
+            self.edge_gate = nn.Conv2d(1, channels, 3, padding=1)
+            nn.init.zeros_(self.edge_gate.weight)
+            nn.init.zeros_(self.edge_gate.bias)
 
-    def forward(self, x):
+    def gate(self, edge):
+        """The block's edge gate, ``2 * sigmoid(conv3x3(edge))`` (1 where the gate convolution is zero)."""
+        return torch.sigmoid(self.edge_gate(edge)) * 2  # not in place: sigmoid's backward reads its output
+
+    def forward(self, x, edge=None):
+        """The block's output; ``edge`` ([N, 1, H, W]) is needed by a block with an edge gate."""
         kept = []
         feat = x
         for distill, refine in zip(self.distill, self.refine):
@@ -168,6 +181,8 @@ class AIDB(nn.Module):
         kept.append(self.last(feat))
         # the activation is element-wise: one call on the concatenation instead of four on the parts
         out = self.fuse_conv(self.act(torch.cat(kept, dim=1)))
+        if hasattr(self, 'edge_gate'):
+            out = out * self.gate(edge)
         if isinstance(self.attention, ContrastChannelAttention):
             return self.attention(out, residual=x)
         return out + x
@@ -206,6 +221,9 @@ class AIDN(nn.Module):
             Default True.
         asymmetric (bool): ``False`` uses plain 3x3 convolutions in place of the asymmetric units (the
             ablation: same deploy cost, no 1x3/3x1 training branches). Default True.
+        edge_guide (str): where the edge map guides the network: ``input`` (default: only the dual-input
+            shallow features) or ``gate`` (also a spatial gate in every block, from the edge map, scaling the
+            block's fused distilled features; 0.7% more MACs at x4). ``gate`` needs ``edge_input``.
         img_range (float): pixel value range the network sees. Default 1.
         rgb_mean (tuple): mean subtracted from the input before the first convolution (DIV2K's mean).
         deploy (bool): build every asymmetric unit already fused (the form ``fuse()`` produces; load fused
@@ -224,16 +242,18 @@ class AIDN(nn.Module):
                  edge_operator='sobel',
                  edge_input=True,
                  asymmetric=True,
+                 edge_guide='input',
                  img_range=1.,
                  rgb_mean=(0.4488, 0.4371, 0.4040),
                  deploy=False):
         super().__init__()
         _check_options(num_in_ch, num_out_ch, num_feat, num_block, upscale, num_out, attention, act_type,
-                       edge_operator, rgb_mean)
+                       edge_operator, rgb_mean, edge_input, edge_guide)
         self.num_in_ch = num_in_ch
         self.upscale = upscale
         self.edge_operator = edge_operator
         self.edge_input = edge_input
+        self.edge_guide = edge_guide
         self.img_range = img_range
         mean = rgb_mean if num_in_ch == 3 else (sum(rgb_mean) / len(rgb_mean), )
         self.register_buffer('mean', torch.tensor(mean, dtype=torch.float32).view(1, num_in_ch, 1, 1),
@@ -244,7 +264,8 @@ class AIDN(nn.Module):
         if edge_input:
             self.conv_first_edge = nn.Conv2d(1, num_feat, 3, padding=1)
         self.conv_first_fuse = nn.Conv2d(num_feat * (2 if edge_input else 1), num_feat, 1)
-        self.body = nn.ModuleList(AIDB(num_feat, attention, act_type, deploy, asymmetric) for _ in range(num_block))
+        self.body = nn.ModuleList(AIDB(num_feat, attention, act_type, deploy, asymmetric, edge_guide == 'gate')
+                                  for _ in range(num_block))
         self.upsampler = nn.Sequential(
             nn.Conv2d(num_feat, num_out_ch * upscale * upscale, 3, padding=1), nn.PixelShuffle(upscale))
         self.fusion = nn.Conv2d(num_out_ch * num_out, num_out, 3, padding=1) if num_out > 1 else None
@@ -256,13 +277,15 @@ class AIDN(nn.Module):
             if edge is None:
                 edge = edges.edge_map(x, self.edge_operator)
             shallow = torch.cat((shallow, edge), dim=1)
+        # the blocks' edge gates read the edge map channels-last, as the features are
+        guide = edge.contiguous(memory_format=torch.channels_last) if self.edge_guide == 'gate' else None
 
         fast = aidn_deploy.applies(self, x)
         if fast:
             # CPU inference: the same features with cached kernels and fused oneDNN calls (aidn_deploy)
-            tap_outputs = aidn_deploy.tap_outputs(self, shallow)
+            tap_outputs = aidn_deploy.tap_outputs(self, shallow, guide)
         else:
-            tap_outputs = self._tap_outputs(shallow)
+            tap_outputs = self._tap_outputs(shallow, guide)
         del shallow
         # PixelShuffle maps channel blocks of upscale^2 to one output channel each, so shuffling the
         # concatenated convolution outputs gives the concatenated residual images in one call.
@@ -295,13 +318,14 @@ class AIDN(nn.Module):
             out.addcmul_(weights[:, k:k + 1], residuals[:, k * step:(k + 1) * step], value=1 / self.img_range)
         return out
 
-    def _tap_outputs(self, shallow):
-        """The upsampler-convolution outputs of the tap blocks (the training form's feature stage)."""
+    def _tap_outputs(self, shallow, edge=None):
+        """The upsampler-convolution outputs of the tap blocks (the training form's feature stage); ``edge``
+        feeds the blocks' edge gates."""
         # Features run channels-last: oneDNN's convolutions then read and write them without reordering.
         feat = F.conv2d(shallow.contiguous(memory_format=torch.channels_last), *self._shallow_kernel(), padding=1)
         tap_outputs = []
         for index, block in enumerate(self.body):
-            feat = block(feat)
+            feat = block(feat, edge)
             if index in self.taps:
                 tap_outputs.append(self.upsampler[0](feat))
         return tap_outputs
@@ -334,7 +358,11 @@ class AIDN(nn.Module):
 
 
 def _check_options(num_in_ch, num_out_ch, num_feat, num_block, upscale, num_out, attention, act_type,
-                   edge_operator, rgb_mean):
+                   edge_operator, rgb_mean, edge_input=True, edge_guide='input'):
+    if edge_guide not in EDGE_GUIDES:
+        raise ValueError(f'AIDN: edge_guide must be one of {EDGE_GUIDES}, got {edge_guide!r}')
+    if edge_guide == 'gate' and not edge_input:
+        raise ValueError("AIDN: edge_guide='gate' needs the edge input (edge_input=True)")
     if upscale not in SUPPORTED_SCALES:
         raise ValueError(f'AIDN: upscale must be one of {SUPPORTED_SCALES}, got {upscale!r}')
     if num_in_ch not in (1, 3):

@@ -159,8 +159,8 @@ def kernels(model):
     return cached[1]
 
 
-def _block(block, k, x):
-    """One AIDB: three (distil, refine) rounds, the last 3x3, per-part fuse, attention, residual."""
+def _block(block, k, x, edge=None):
+    """One AIDB: three (distil, refine) rounds, the last 3x3, per-part fuse, edge gate, attention, residual."""
     unary = k['unary']
     feat = x
     out = None
@@ -172,19 +172,22 @@ def _block(block, k, x):
             _conv_add_(out, part, f_weight)
         feat = _conv(feat, r_weight, r_bias, unary)
     _conv_add_(out, _conv(feat, *k['last'], unary), k['fuse'][3])
+    if hasattr(block, 'edge_gate'):
+        out.mul_(block.gate(edge))
     if isinstance(block.attention, nn.Identity):
         return out.add_(x)
     return block.attention(out, residual=x)
 
 
-def tap_outputs(model, shallow):
+def tap_outputs(model, shallow, edge=None):
     """The upsampler-convolution outputs of the tap blocks, from the network input ``shallow`` (image minus
-    mean, times img_range, with the edge map concatenated when the model has the edge input)."""
+    mean, times img_range, with the edge map concatenated when the model has the edge input); ``edge``
+    feeds the blocks' edge gates."""
     k = kernels(model)
     feat = _conv(shallow.contiguous(memory_format=torch.channels_last), *k['shallow'])
     taps = []
     for index, block in enumerate(model.body):
-        feat = _block(block, k['blocks'][index], feat)
+        feat = _block(block, k['blocks'][index], feat, edge)
         if index in model.taps:
             taps.append(_conv(feat, *k['upsampler']))
     return taps

@@ -45,7 +45,7 @@ def infer_arch(state_dict, source='checkpoint'):
 
     Returns:
         dict: ``num_in_ch``, ``num_out_ch``, ``num_feat``, ``num_block``, ``upscale``, ``num_out``,
-        ``deploy``, ``edge_input`` and ``attention`` (``'none'`` when the blocks have none, else ``None``:
+        ``deploy``, ``edge_input``, ``edge_guide`` and ``attention`` (``'none'`` when the blocks have none, else ``None``:
         present, but ``cca`` and ``ca`` have the same tensors). ``asymmetric`` is not inferred: plain 3x3
         units have the tensors of fused asymmetric ones, and ``deploy`` builds either.
 
@@ -78,6 +78,7 @@ def infer_arch(state_dict, source='checkpoint'):
         'attention': None if 'body.0.attention.squeeze.weight' in state_dict else 'none',
         'deploy': 'body.0.refine.0.conv1x3.weight' not in state_dict,
         'edge_input': 'conv_first_edge.weight' in state_dict,
+        'edge_guide': 'gate' if 'body.0.edge_gate.weight' in state_dict else 'input',
     }
 
 

@@ -36,7 +36,9 @@ Networks (``--models``): ``aidn`` (the default AIDN), ``safmn`` (spandrel's SAFM
 ablation variants of AIDN, each one constructor option away from the default: ``aidn_noedge``
 (``edge_input: false``, no edge branch at all), ``aidn_plain`` (``asymmetric: false``, plain 3x3
 convolutions in place of the asymmetric units), ``aidn_onetap`` (``num_out: 1``, no multi-residual fusion),
-``aidn_noatt`` (``attention: none``).
+``aidn_noatt`` (``attention: none``); and the edge-guided variants: ``aidn_edgegate`` (``edge_guide: gate``,
+an edge gate in every block) and ``aidn_edgeloss`` (the default network trained with ``EdgeAwareL1Loss``,
+``edge_weight: 1``, instead of L1).
 
 Results: ``<out-dir>/<report-name>.json`` and ``.md``: per network the mean and sample standard deviation
 over the finished seeds, every seed, the difference of each network's mean to AIDN's, bicubic as the
@@ -77,11 +79,19 @@ ABLATIONS = {
     'aidn_onetap': {'num_out': 1},
     'aidn_noatt': {'attention': 'none'},
 }
-for _name, _change in ABLATIONS.items():
+# Edge-guided variants (the edge issue): the edge map guiding every block, or an edge-aware loss.
+EDGE_NETWORKS = {'aidn_edgegate': {'edge_guide': 'gate'}}
+L1 = {'type': 'L1Loss', 'loss_weight': 1.0, 'reduction': 'mean'}
+LOSSES = {'aidn_edgeloss': {'type': 'EdgeAwareL1Loss', 'loss_weight': 1.0, 'edge_weight': 1.0,
+                            'edge_loss_weight': 0.0, 'edge_operator': 'sobel'}}
+for _name, _change in dict(ABLATIONS, **EDGE_NETWORKS).items():
     NETWORKS[_name] = dict(NETWORKS['aidn'], **_change)
+for _name in LOSSES:
+    NETWORKS[_name] = dict(NETWORKS['aidn'])
 LABELS = {'aidn': 'AIDN (C32 B8 K3)', 'safmn': 'SAFMN (dim 36, 8 blocks)',
           'aidn_noedge': 'AIDN without the edge input', 'aidn_plain': 'AIDN, plain 3x3 units',
-          'aidn_onetap': 'AIDN, one tap (no multi-residual fusion)', 'aidn_noatt': 'AIDN without block attention'}
+          'aidn_onetap': 'AIDN, one tap (no multi-residual fusion)', 'aidn_noatt': 'AIDN without block attention',
+          'aidn_edgegate': 'AIDN, edge gate in every block', 'aidn_edgeloss': 'AIDN, edge-weighted L1 loss'}
 DEFAULT_MODELS = ('aidn', 'safmn')
 DEFAULT_SEEDS = (0, 1, 2)
 DEFAULT_DATA = os.path.join(REPO, 'datasets', 'train')
@@ -168,7 +178,7 @@ def train_options(model, args, data_root, meta_info):
                           'eta_min': args.eta_min},
             'total_iter': args.iters,
             'warmup_iter': -1,
-            'pixel_opt': {'type': 'L1Loss', 'loss_weight': 1.0, 'reduction': 'mean'}},
+            'pixel_opt': dict(LOSSES.get(model, L1))},
         'logger': {'print_freq': args.print_freq, 'save_checkpoint_freq': args.checkpoint_every,
                    'use_tb_logger': False, 'wandb': {'project': None, 'resume_id': None}},
         'dist_params': {'backend': 'nccl', 'port': 29500},
