@@ -91,6 +91,21 @@ def test_cached_kernels_follow_the_weights():
     torch.testing.assert_close(got, model(x).detach(), **TOLERANCE)
 
 
+def test_cached_kernels_follow_writes_through_data_like_basicsrs_ema():
+    """BasicSR's EMA (``model_ema``) writes ``p.data.mul_(d).add_(q.data, ...)``, which bumps no version
+    counter; validation right after must still see the new weights, not the kernels cached before."""
+    ema, net = _perturbed(seed=0), _perturbed(seed=1)
+    x = torch.rand(1, 3, 12, 12)
+    with torch.no_grad():
+        ema(x)  # caches the kernels of the old EMA weights
+        for p_ema, p in zip(ema.parameters(), net.parameters()):
+            p_ema.data.mul_(0.5).add_(p.data, alpha=0.5)
+        got = ema(x)
+        with aidn_deploy.disabled():
+            expected = ema(x)
+    torch.testing.assert_close(got, expected, **TOLERANCE)
+
+
 def test_shipped_weights_keep_their_keys_through_inference():
     """The shipped x4 weights, loaded and fused by the package, run the inference pass like the training
     form, and their state dict still has exactly a fused checkpoint's keys (a fused checkpoint saved from

@@ -12,8 +12,9 @@ Rewrites, each exact up to float rounding (tests/test_deploy.py compares with th
 
 * **Kernels built once per weights version.** The training form rebuilds every asymmetric unit's 3x3
   kernel (branches folded, identity residual added) and the composed shallow-feature kernel on each call;
-  here they are cached, keyed on the parameters' storage and version counters, so loading a state dict,
-  ``fuse()``, an optimiser step or ``.to()`` rebuild them on the next call. Nothing is added to the
+  here they are cached, keyed on the parameters' storage, version counters and values (their norms), so
+  loading a state dict, ``fuse()``, an optimiser step, ``.to()`` or an EMA update through ``.data`` rebuild
+  them on the next call. Nothing is added to the
   module's parameters, buffers or ``state_dict``.
 * **Convolution and activation in one oneDNN call** (``torch.ops.mkldnn._convolution_pointwise``, the fused
   operator torch.compile's CPU backend emits): no separate pass over each feature map for the activation.
@@ -123,7 +124,17 @@ def _conv_add_(out, x, weight):
 
 
 def _weights_key(model):
-    return tuple((p.data_ptr(), p._version, p.dtype) for p in model.parameters())
+    """What the cached kernels depend on: each parameter's storage, version and dtype, and its values' norm.
+    The norms matter: a write through ``.data`` (BasicSR's EMA update, ``net_g_ema``) bumps no version
+    counter, so without them validation during training would run stale kernels."""
+    params = list(model.parameters())
+    with torch.no_grad():
+        norms = torch.stack(torch._foreach_norm([p.detach() for p in params]))
+    return tuple((p.data_ptr(), p._version, p.dtype) for p in params), norms
+
+
+def _same_key(a, b):
+    return a[0] == b[0] and torch.equal(a[1], b[1])
 
 
 def _detach(pair):
@@ -152,7 +163,7 @@ def kernels(model):
     """The cached inference kernels of ``model``, rebuilt when any parameter changed."""
     key = _weights_key(model)
     cached = model.__dict__.get('_deploy_cache')
-    if cached is None or cached[0] != key:
+    if cached is None or not _same_key(cached[0], key):
         with torch.no_grad():
             cached = (key, _build_kernels(model))
         model.__dict__['_deploy_cache'] = cached
