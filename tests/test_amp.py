@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from helpers import run, script, write_photo_crops
-from test_training import (TINY_NET, _bad_run, _state_iters, iter_tag, load_checkpoint, train_log,
-                           train_options, train_then_kill, write_options)
+from test_training import (TINY_NET, _bad_run, _state_iters, load_checkpoint, resume_and_check_continuation,
+                           train_log, train_options, train_then_kill, write_options)
 
 # bf16 (8-bit mantissa) under autocast against fp32, the shipped aidn_x4 on the demo validation images:
 # measured 65.39 to 68.35 dB (benchmarks/amp_demo.json); the test allows 55 dB, far above what any visible
@@ -51,13 +51,7 @@ def test_bf16_training_loss_falls_loads_in_fp32_and_resumes_after_kill(tmp_path)
     assert 'grad_scaler' not in load_checkpoint(states / f'{saved}.state')
 
     # resumed after the kill: the counter continues, still in bf16
-    result = run([script('basicsr'), 'train', '-opt', 'opt.yml', '--auto_resume', '--force_yml',
-                  f'train:total_iter={saved + 10}'], cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    log = train_log(tmp_path, 'amp_bf16')
-    resumed = re.split(rf'Resuming training from epoch: \d+, iter: {saved}\.', log)[1]
-    assert iter_tag(saved + 1) in resumed and iter_tag(1) not in resumed
-    assert _state_iters(states)[-1] == saved + 10
+    resume_and_check_continuation(tmp_path, 'amp_bf16', saved, 10)
     load_checkpoint(models / 'net_g_latest.pth')
 
 

@@ -145,6 +145,20 @@ def train_then_kill(folder, name, states_wanted, timeout):
     return states
 
 
+def resume_and_check_continuation(folder, name, saved, more):
+    """``basicsr train --auto_resume`` for ``more`` iterations past the state of iteration ``saved``; checks
+    that the run resumed there (no iteration 1 after the resume) and wrote the state of ``saved + more``.
+    Returns the log."""
+    result = run([script('basicsr'), 'train', '-opt', 'opt.yml', '--auto_resume', '--force_yml',
+                  f'train:total_iter={saved + more}'], cwd=folder)
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = train_log(folder, name)
+    resumed_part = re.split(rf'Resuming training from epoch: \d+, iter: {saved}\.', log)[1]
+    assert iter_tag(saved + 1) in resumed_part and iter_tag(1) not in resumed_part
+    assert _state_iters(folder / 'experiments' / name / 'training_states')[-1] == saved + more
+    return log
+
+
 @pytest.mark.slow
 def test_sigkill_then_auto_resume_continues_from_last_state(tmp_path, crops):
     opt = train_options('tiny_resume', crops, total_iter=100000, save_freq=3)
@@ -168,13 +182,7 @@ def test_sigkill_then_auto_resume_continues_from_last_state(tmp_path, crops):
     assert not torch.equal(loaded['params']['conv_first_img.weight'], loaded['params_ema']['conv_first_img.weight'])
 
     # resume for real: the iteration counter continues where the state left it
-    result = run([script('basicsr'), 'train', '-opt', 'opt.yml', '--auto_resume', '--force_yml',
-                  f'train:total_iter={saved + 3}'], cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    log = train_log(tmp_path, 'tiny_resume')
-    resumed_part = re.split(rf'Resuming training from epoch: \d+, iter: {saved}\.', log)[1]
-    assert iter_tag(saved + 1) in resumed_part and iter_tag(1) not in resumed_part
-    assert _state_iters(states)[-1] == saved + 3
+    resume_and_check_continuation(tmp_path, 'tiny_resume', saved, 3)
 
 
 @pytest.mark.slow
