@@ -4,7 +4,7 @@ For each HR image of each set, the LR made by ``bicubic_downscale`` (and, for co
 ``imresize`` + rounding) is compared with the shipped ``LR_bicubic/X{s}/{name}x{s}.png``: share of
 identical values, largest difference and Y-PSNR (BasicSR's ``calculate_psnr``, no border crop).
 
-    python scripts/check_bicubic.py --root datasets --sets Set5 Set14 --scales 2 3 4
+    python -m scripts.check_bicubic --root datasets --sets Set5 Set14 B100 --json benchmarks/bicubic_check.json
 """
 import argparse
 import os
@@ -17,7 +17,9 @@ def main():
     parser.add_argument('--root', default='datasets')
     parser.add_argument('--sets', nargs='+', default=['Set5', 'Set14'])
     parser.add_argument('--scales', nargs='+', type=int, default=[2, 3, 4])
+    parser.add_argument('--json', help='also write the rows to this JSON file (atomically)')
     args = parser.parse_args()
+    rows = []
 
     import aidn_plugin  # noqa: F401  (compat layer before BasicSR)
     from basicsr.metrics import calculate_psnr
@@ -48,6 +50,15 @@ def main():
                 psnr_b.append(calculate_psnr(theirs, lr, 0, test_y_channel=True))
             print(f'| {name} | x{scale} | {len(files)} | {100 * same / total:.3f} % | {max_diff} | {min(psnr):.2f} '
                   f'| {100 * same_b / total:.2f} % | {min(psnr_b):.2f} |')
+            rows.append({'set': name, 'scale': scale, 'images': len(files), 'identical_share': same / total,
+                         'max_diff': max_diff, 'min_y_psnr': min(psnr), 'basicsr_identical_share': same_b / total,
+                         'basicsr_min_y_psnr': min(psnr_b)})
+    if args.json:
+        from scripts.bench.report_io import machine_info, write_json_atomic
+        write_json_atomic(args.json, {'meta': machine_info(None), 'command': 'python -m scripts.check_bicubic '
+                                      + ' '.join(f'--{k} {" ".join(map(str, v)) if isinstance(v, list) else v}'
+                                                 for k, v in vars(args).items() if v is not None),
+                                      'rows': rows})
 
 
 if __name__ == '__main__':
