@@ -2,8 +2,8 @@
 
 The zoo table's Y-PSNR (``aidn_plugin/zoo/weights/published.json``) against the ``basicsr test`` runs of
 ``scripts/bench/zoo_eval.py`` (``benchmarks/zoo_eval/<name>.json``), and the README's tables against those
-files and against the benchmark reports (``benchmarks/quality.json``, ``benchmarks/speed.json``). Only
-committed files are read: no data set is needed.
+files and against the benchmark reports (``benchmarks/speed.json``, ``quality.json``, ``ablation.json``,
+``edges.json``). Only committed files are read: no data set is needed.
 """
 import json
 import re
@@ -101,6 +101,8 @@ def _tables(markdown_text):
     ('Speed, memory, training step (x4, 320x180 -> 1280x720, CPU)', 'benchmarks/speed.json', 'speed', slice(0, 1)),
     # every table of the quality reports: means, differences with their verdicts, every seed, targets
     ('Quality under an equal budget (x4)', 'benchmarks/quality.json', 'quality', slice(None)),
+    ("Ablation of AIDN's parts", 'benchmarks/ablation.json', 'quality', slice(None)),
+    ('Edge designs', 'benchmarks/edges.json', 'quality', slice(None)),
 ])
 def test_readme_benchmark_table_is_the_reports_table(section, report_file, module, which):
     """The README shows the benchmark's own table, regenerated here from the committed report: a figure
