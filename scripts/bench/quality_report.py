@@ -132,12 +132,14 @@ def markdown(report):
             cells = [_difference_cell(diff[k]) for k in sets]
             lines.append(f'| {report["models"][model]["label"]} - AIDN | ' + ' | '.join(cells) + ' |')
     lines += ['', 'Every seed (Y-PSNR dB):', '',
-              '| network | seed | ' + ' | '.join(sets) + ' | training time |', '|---|---:|' + '---:|' * len(sets) + '---:|']
+              '| network | seed | ' + ' | '.join(sets) + ' | training time, last run |', '|---|---:|' + '---:|' * len(sets) + '---:|']
     for entry in report['models'].values():
         for seed, cell in sorted(entry['seeds'].items()):
             cells = [f'{cell["sets"][k]["psnr"]:.3f}' for k in sets]
             lines.append(f'| {entry["label"]} | {seed} | ' + ' | '.join(cells) +
                          f' | {cell["train_seconds"] / 60:.1f} min |')
+    lines += ['', 'Training time: wall-clock minutes of the `basicsr train` run that finished the cell, on a shared '
+              'machine (a resumed cell counts only that last run); not a speed comparison.']
     if report.get('targets'):
         lines += ['', '| target | measured | wanted | met |', '|---|---:|---:|---|']
         for key, t in report['targets'].items():
