@@ -113,3 +113,19 @@ def test_readme_benchmark_table_is_the_reports_table(section, report_file, modul
     shown = _section(section).splitlines()
     missing = [line for line in expected if line not in shown]
     assert not missing, f'README {section!r} differs from {report_file}: {missing[:2]}'
+
+
+def test_readme_warm_start_table_matches_its_report():
+    """The warm-start check's table in the README (both arms and their difference) is the committed report's."""
+    report = _json('benchmarks/weights_campaign/warmstart_x4.json')
+    table = _rows(_section('Weights campaign: more iterations, x3 and x4 warm-started from x2'))
+    header = next(r for r in table if r[0] == f'x4, {report["iterations"]:,} iterations')
+    rows = {r[0]: r for r in table}
+    expected = {'from scratch': {s: v['psnr'] for s, v in report['arms']['scratch']['sets'].items()},
+                'from the x2 body': {s: v['psnr'] for s, v in report['arms']['x2-body']['sets'].items()},
+                'x2 body - scratch': report['difference_psnr']}
+    for label, figures in expected.items():
+        assert label in rows, f'README warm-start table has no row {label!r}'
+        for set_name, value in figures.items():
+            assert _numbers(rows[label][header.index(set_name)]) == [round(value, 2)], (label, set_name)
+    assert report['warm_start_beats_scratch'] == all(v > 0 for v in report['difference_psnr'].values())
