@@ -9,7 +9,8 @@ body is the zoo's ``aidn_x2`` body (upsampler and fusion freshly initialised).
 
 Each arm is resumable (``--auto_resume``); a finished arm's result waits in the work folder, so running the
 command again continues where it stopped. The report, ``benchmarks/weights_campaign/warmstart_x<s>.json``,
-holds both arms per set and their difference, and ``warm_start_beats_scratch`` (higher Y-PSNR on every set).
+holds both arms per set and their difference, and ``warm_start_beats_scratch`` (higher Y-PSNR on every set);
+``markdown(report)`` is its table as the README shows it (printed at the end of the check).
 """
 import json
 import os
@@ -26,6 +27,21 @@ ARMS = ('scratch', 'x2-body')
 
 def report_path(log_dir, scale):
     return os.path.join(log_dir, f'warmstart_x{scale}.json')
+
+
+ROW_LABELS = {'scratch': 'from scratch', 'x2-body': 'from the x2 body'}
+
+
+def markdown(report):
+    """The report as a Markdown table: Y-PSNR (dB, 2 decimals) of both arms per set and their difference."""
+    lines = [f'| x{report["scale"]}, {report["iterations"]:,} iterations | ' + ' | '.join(EVAL_SETS) + ' |',
+             '|---|' + '---:|' * len(EVAL_SETS)]
+    for arm, label in ROW_LABELS.items():
+        sets = report['arms'][arm]['sets']
+        lines.append(f'| {label} | ' + ' | '.join(f'{sets[s]["psnr"]:.2f}' for s in EVAL_SETS) + ' |')
+    difference = report['difference_psnr']
+    lines.append('| x2 body - scratch | ' + ' | '.join(f'{difference[s]:+.2f}' for s in EVAL_SETS) + ' |')
+    return '\n'.join(lines) + '\n'
 
 
 def run_check(args, say=print):
@@ -81,4 +97,5 @@ def run_check(args, say=print):
     out = report_path(args.log_dir, scale)
     write_json_atomic(out, report)
     say('x2 body - scratch (Y-PSNR dB): ' + ', '.join(f'{s} {d:+.3f}' for s, d in difference.items()) + f' -> {out}')
+    say(markdown(report))
     return report
