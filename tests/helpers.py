@@ -55,6 +55,19 @@ def write_photo_crops(folder, count, size, seed=0):
     return folder
 
 
+def write_tiny_test_set(root, count=2, size=(44, 48)):
+    """HR crops and their MATLAB-bicubic x4 LR, named as the benchmark sets are (<stem>x4.png)."""
+    import cv2
+    from aidn_plugin.utils.bicubic import bicubic_downscale
+    hr_dir = write_photo_crops(root / 'HR', count, max(size), seed=3)
+    lr_dir = root / 'LR_bicubic' / 'X4'
+    lr_dir.mkdir(parents=True)
+    for path in sorted(hr_dir.iterdir()):
+        hr = cv2.imread(str(path))[:size[0], :size[1]]
+        cv2.imwrite(str(path), hr)
+        cv2.imwrite(str(lr_dir / f'{path.stem}x4.png'), bicubic_downscale(hr, 4))
+
+
 def call_main(main, argv, capsys):
     """Run a console script's ``main(argv)`` in this process; returns (exit code, stdout, stderr)."""
     try:

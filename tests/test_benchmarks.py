@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from helpers import call_main, write_photo_crops
+from helpers import call_main, write_photo_crops, write_tiny_test_set
 
 from scripts.bench import peers
 from scripts.bench import plot as plot_benchmarks
@@ -308,23 +308,11 @@ def test_quality_missing_test_set_is_a_one_line_error(tmp_path, capsys):
     assert code == 2 and 'Set5/HR not found' in err and len(err.strip().splitlines()) == 1
 
 
-def _tiny_test_set(root, count=2, size=(44, 48)):
-    """HR crops and their MATLAB-bicubic x4 LR, named as the benchmark sets are (<stem>x4.png)."""
-    from aidn_plugin.utils.bicubic import bicubic_downscale
-    hr_dir = write_photo_crops(root / 'HR', count, max(size), seed=3)
-    lr_dir = root / 'LR_bicubic' / 'X4'
-    lr_dir.mkdir(parents=True)
-    for path in sorted(hr_dir.iterdir()):
-        hr = cv2.imread(str(path))[:size[0], :size[1]]
-        cv2.imwrite(str(path), hr)
-        cv2.imwrite(str(lr_dir / f'{path.stem}x4.png'), bicubic_downscale(hr, 4))
-
-
 @pytest.mark.slow
 def test_quality_benchmark_end_to_end_and_figure(tmp_path, tiny_speed_report, capsys):
     """Two real `basicsr train` runs (2 iterations each) and two `basicsr test` runs, then the figure."""
     write_photo_crops(tmp_path / 'train', 4, 40)
-    _tiny_test_set(tmp_path / 'sets' / 'Tiny')
+    write_tiny_test_set(tmp_path / 'sets' / 'Tiny')
     argv = ['--data', str(tmp_path / 'train'), '--test-root', str(tmp_path / 'sets'), '--sets', 'Tiny',
             '--iters', '2', '--batch', '2', '--patch', '32', '--workers', '0', '--enlarge', '2',
             '--threads', '1', '--num-gpu', '0', '--print-freq', '1', '--checkpoint-every', '1', '--quiet',

@@ -17,6 +17,12 @@ an interrupted cell resumes from its last checkpoint (``--auto_resume``, every `
 iterations) in ``--work-dir``. So the campaign can be stopped at any time and continued over several days
 with the same command. After the cells it writes the table of every finished cell of the recipe.
 
+When the next session may run on another machine (an empty ``--work-dir``), ``--pack`` copies the newest
+checkpoint of every unfinished cell of ``--models`` and ``--seeds`` to ``<carry-dir>/<experiment>/``
+(``scripts/bench/carry.py``; commit it). A cell with a carried checkpoint newer than its work folder's starts
+from it (sha256 checked; its JSON records ``carried_from``), and the carried copy is removed once the cell is
+finished. ``train_seconds`` counts only the run that finished the cell.
+
 What one cell does:
 
 1. Training data: every image under the ``--data`` folders (searched recursively; default
@@ -54,7 +60,8 @@ Options: ``--data DIR [DIR ...]``, ``--test-root DIR`` (default ``datasets`` ins
 ``--ema-decay`` (0), ``--workers`` (data loader processes per GPU, 1), ``--enlarge`` (dataset_enlarge_ratio,
 100: fewer epoch restarts), ``--checkpoint-every`` (500), ``--print-freq`` (100), ``--threads`` (OMP/MKL
 threads of the runs, 2), ``--num-gpu`` (``auto``: all GPUs present, none on a CPU machine), ``--work-dir``
-(results/benchmark_quality), ``--cells-dir`` (benchmarks/quality_cells), ``--out-dir`` (benchmarks),
+(results/benchmark_quality), ``--cells-dir`` (benchmarks/quality_cells), ``--carry-dir``
+(benchmarks/quality_carry), ``--pack`` (only pack unfinished cells' checkpoints), ``--out-dir`` (benchmarks),
 ``--report-name`` (quality), ``--no-train`` (only the table), ``--no-bicubic``, ``--quiet`` (BasicSR's output
 to ``<work-dir>/<cell>_<phase>.out`` instead of the terminal).
 """
@@ -67,6 +74,7 @@ import time
 import yaml
 
 # markdown is re-exported: the README's tables are checked against quality.markdown(report)
+from scripts.bench import carry
 from scripts.bench.quality_report import SCALE, compare, markdown, summarize_cells  # noqa: F401
 from scripts.bench.report_io import machine_info, write_json_atomic, write_text_atomic
 
@@ -326,6 +334,10 @@ def parse_args(argv):
     parser.add_argument('--cells-dir', default=os.path.join(REPO, 'benchmarks', 'quality_cells'),
                         help='one JSON per finished (network, seed, recipe) cell; finished cells are skipped')
     parser.add_argument('--report-name', default='quality', help='<out-dir>/<name>.json and .md')
+    parser.add_argument('--carry-dir', default=os.path.join(REPO, 'benchmarks', 'quality_carry'),
+                        help='committed checkpoints of unfinished cells, to continue them on another machine')
+    parser.add_argument('--pack', action='store_true',
+                        help="copy every unfinished cell's newest checkpoint to --carry-dir and stop")
     parser.add_argument('--no-train', action='store_true', help='only rebuild the table from finished cells')
     parser.add_argument('--no-bicubic', action='store_true')
     parser.add_argument('--quiet', action='store_true', help="BasicSR's output to files in --work-dir")
@@ -407,11 +419,42 @@ def run(args, log=print):
                 continue
             if args.no_train:
                 continue
+            experiment = experiment_name(model, cell_args)
+            carried = carry.unpack(args.carry_dir, experiment, work_dir)
+            if carried is not None:
+                log(f'[{model}_s{seed}] resuming from the carried checkpoint of iteration {carried} '
+                    f'({os.path.join(args.carry_dir, experiment)})')
             record = run_cell(model, cell_args, data_root, meta_info, work_dir, log)
             record['data'] = {'images': len(names), 'skipped': len(skipped)}
+            if carried is not None:
+                record['carried_from'] = carry.read_manifest(args.carry_dir, experiment)
             write_json_atomic(path, record)
             log(f'[{model}_s{seed}] wrote {path}')
+            if carry.drop(args.carry_dir, experiment):
+                log(f'[{model}_s{seed}] removed its carried checkpoint (the cell is finished)')
     return write_report(args, data_root, names, skipped)
+
+
+def pack_unfinished(args, log=print):
+    """``--pack``: the newest checkpoint of every unfinished cell of --models and --seeds to --carry-dir."""
+    work_dir, cells_dir = os.path.abspath(args.work_dir), os.path.abspath(args.cells_dir)
+    packed = 0
+    for model in args.models:
+        for seed in args.seeds:
+            cell_args = with_seed(args, seed)
+            if os.path.isfile(cell_path(cells_dir, model, cell_args)):
+                continue
+            experiment = experiment_name(model, cell_args)
+            manifest = carry.pack(work_dir, experiment, args.carry_dir)
+            if manifest is not None:
+                packed += 1
+                log(f'[{model}_s{seed}] packed iteration {manifest["iteration"]} of {args.iters} to '
+                    f'{os.path.join(args.carry_dir, experiment)}')
+            else:
+                current = carry.read_manifest(args.carry_dir, experiment)
+                log(f'[{model}_s{seed}] nothing new to pack' +
+                    (f' (carried: iteration {current["iteration"]})' if current else ' (no checkpoint)'))
+    return packed
 
 
 def _repo_relative(path):
@@ -457,8 +500,11 @@ def main(argv=None):
     import aidn_plugin  # noqa: F401  (compat layer; the dataset's image list uses its reader)
     from aidn_plugin.cli.errors import fail
     try:
+        if args.pack:
+            pack_unfinished(args)
+            return 0
         report = run(args)
-    except BenchmarkError as error:
+    except (BenchmarkError, carry.CarryError) as error:
         fail(f'scripts.bench.quality: error: {error}')
     except OSError as error:
         fail(f'scripts.bench.quality: error: {error}')
