@@ -7,6 +7,7 @@ import pytest
 
 from helpers import call_main, write_photo_crops, write_tiny_test_set
 
+from scripts.bench import carry
 from scripts.bench import quality as benchmark_quality
 
 
@@ -44,15 +45,17 @@ def test_unfinished_cell_continues_in_an_empty_work_folder(tmp_path, capsys):
     assert code == 0, err
     assert 'packed iteration 2 of 4' in out
     manifest = json.loads((carried / 'carry.json').read_text())
+    # AIDN's state (about 3.8 MB) is stored in two parts, so no committed file is large
     assert manifest['iteration'] == 2 and sorted(p.name for p in carried.iterdir()) == \
-        ['2.state', 'carry.json', 'net_g_2.pth']
+        ['2.state.000', '2.state.001', 'carry.json', 'net_g_2.pth.000']
+    assert all(p.stat().st_size <= carry.PART_BYTES for p in carried.iterdir())
     code, out, _ = call_main(benchmark_quality.main, _argv(tmp_path, 'machine_a') + ['--pack'], capsys)
     assert code == 0 and 'nothing new to pack (carried: iteration 2)' in out
 
     # a damaged copy is refused before anything is written to the work folder
     intact = tmp_path / 'intact'
     shutil.copytree(carried, intact)
-    with open(carried / 'net_g_2.pth', 'r+b') as handle:
+    with open(carried / 'net_g_2.pth.000', 'r+b') as handle:
         handle.seek(100)
         handle.write(b'\0\1\2\3')
     code, _, err = call_main(benchmark_quality.main, _argv(tmp_path, 'machine_b'), capsys)
@@ -70,6 +73,11 @@ def test_unfinished_cell_continues_in_an_empty_work_folder(tmp_path, capsys):
     log = logs[-1].read_text()
     assert 'Resuming training from epoch' in log and 'iter: 2.' in log
     assert 'iter:       3,' in log and 'iter:       4,' in log and 'iter:       1,' not in log
+    # the joined parts are byte for byte the files packed on machine A
+    for key, sub in (('state', 'training_states/2.state'), ('weights', 'models/net_g_2.pth')):
+        joined = tmp_path / 'machine_b' / 'experiments' / experiment / sub
+        assert carry._joined_sha256([joined]) == manifest['sha256'][key]
+        assert joined.read_bytes() == (tmp_path / 'machine_a' / 'experiments' / experiment / sub).read_bytes()
     cell = json.loads((tmp_path / 'cells' / f'{experiment}.json').read_text())
     assert cell['carried_from']['iteration'] == 2 and cell['carried_from']['sha256'] == manifest['sha256']
     assert not carried.exists()

@@ -6,9 +6,10 @@ fresh machine whose work folder is empty: BasicSR's checkpoints there are gone, 
 * :func:`pack` copies an unfinished cell's newest BasicSR checkpoint, the training state
   ``training_states/<N>.state`` (optimizer and scheduler) and the weights of the same iteration
   ``models/net_g_<N>.pth``, to ``<carry_dir>/<experiment>/`` with ``carry.json`` (iteration, sha256 of both
-  files, date, CPU). Commit that folder.
+  files, date, CPU). Each file is stored as parts ``<name>.000``, ``.001``... of at most :data:`PART_BYTES`,
+  so no committed file is large. Commit that folder.
 * :func:`unpack` puts them back under ``<work_dir>/experiments/<experiment>/`` when the work folder has no
-  state of that iteration or later, after checking both sha256, so ``basicsr train --auto_resume``
+  state of that iteration or later, after checking both sha256 (of the joined parts), so ``basicsr train --auto_resume``
   continues the cell where the other machine stopped.
 * :func:`drop` removes the folder once the cell's result is written.
 
@@ -16,6 +17,7 @@ Every file appears whole or not at all (the package's atomic writer), so a kill 
 old checkpoint or the new one.
 """
 import datetime
+import hashlib
 import json
 import os
 import re
@@ -24,6 +26,7 @@ import shutil
 from scripts.bench.report_io import cpu_name, write_json_atomic
 
 MANIFEST = 'carry.json'
+PART_BYTES = 2 * 1024 * 1024  # every committed part stays well below the repository's 3 MiB file limit
 _STATE = re.compile(r'^(\d+)\.state$')
 
 
@@ -50,10 +53,34 @@ def newest_checkpoint(folder):
     return None
 
 
-def _copy_atomic(source, target):
+def _write_parts(source, folder):
+    """``source`` split into ``<name>.000``, ``.001``... of at most PART_BYTES in ``folder``; their names."""
+    names = []
+    with open(source, 'rb') as handle:
+        for index, data in enumerate(iter(lambda: handle.read(PART_BYTES), b'')):
+            names.append(f'{os.path.basename(source)}.{index:03d}')
+            with open(os.path.join(folder, names[-1]), 'wb') as part:
+                part.write(data)
+    return names
+
+
+def _joined_sha256(paths):
+    """sha256 hex digest of the files ``paths`` read one after another (a file, or its parts)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, 'rb') as handle:
+            for data in iter(lambda: handle.read(PART_BYTES), b''):
+                digest.update(data)
+    return digest.hexdigest()
+
+
+def _join_atomic(paths, target):
     from aidn_plugin.utils.atomic import staged_file
     with staged_file(target) as tmp:
-        shutil.copyfile(source, tmp)
+        with open(tmp, 'wb') as out:
+            for path in paths:
+                with open(path, 'rb') as part:
+                    shutil.copyfileobj(part, out)
 
 
 def read_manifest(carry_dir, experiment):
@@ -64,7 +91,10 @@ def read_manifest(carry_dir, experiment):
     try:
         with open(path, encoding='utf-8') as handle:
             manifest = json.load(handle)
-        int(manifest['iteration']), manifest['files']['state'], manifest['files']['weights']
+        # every field unpack reads, so a hand-edited manifest fails here with its name
+        int(manifest['iteration'])
+        for key in ('state', 'weights'):
+            str(manifest['files'][key]['name']), list(manifest['files'][key]['parts']), str(manifest['sha256'][key])
     except (ValueError, KeyError, TypeError) as error:
         raise CarryError(f'{path}: not a carry manifest ({error!r})') from None
     return manifest
@@ -81,7 +111,6 @@ def pack(work_dir, experiment, carry_dir):
     Returns the manifest written, or None when the work folder has no checkpoint of ``experiment`` or the
     carried one is as new already.
     """
-    from aidn_plugin.zoo.registry import file_sha256
     from aidn_plugin.utils.atomic import staged_folder
     newest = newest_checkpoint(experiment_folder(work_dir, experiment))
     if newest is None:
@@ -90,13 +119,15 @@ def pack(work_dir, experiment, carry_dir):
     carried = read_manifest(carry_dir, experiment)
     if carried is not None and carried['iteration'] >= iteration:
         return None
-    files = {'state': os.path.basename(state), 'weights': os.path.basename(weights)}
-    manifest = {'experiment': experiment, 'iteration': iteration, 'files': files,
-                'sha256': {key: file_sha256(path) for key, path in (('state', state), ('weights', weights))},
-                'packed': datetime.datetime.now().astimezone().isoformat(timespec='seconds'), 'cpu': cpu_name()}
-    with staged_folder(os.path.join(carry_dir, experiment), overwrite=True) as staging:
-        shutil.copyfile(state, os.path.join(staging, files['state']))
-        shutil.copyfile(weights, os.path.join(staging, files['weights']))
+    experiment_carry = os.path.join(carry_dir, experiment)
+    with staged_folder(experiment_carry, overwrite=True) as staging:
+        sources = {'state': state, 'weights': weights}
+        manifest = {'experiment': experiment, 'iteration': iteration,
+                    'files': {key: {'name': os.path.basename(path), 'parts': _write_parts(path, staging)}
+                              for key, path in sources.items()},
+                    'sha256': {key: _joined_sha256([path]) for key, path in sources.items()},
+                    'packed': datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
+                    'cpu': cpu_name()}
         write_json_atomic(os.path.join(staging, MANIFEST), manifest)
     return manifest
 
@@ -104,10 +135,10 @@ def pack(work_dir, experiment, carry_dir):
 def unpack(carry_dir, experiment, work_dir):
     """Put the carried checkpoint of ``experiment`` into ``work_dir`` unless the work folder is as far already.
 
-    Returns the carried iteration when it was put back, else None (nothing carried, or a local state of
-    that iteration or later). Raises :class:`CarryError` when a carried file is missing or its sha256 differs.
+    Returns the manifest of the checkpoint put back, else None (nothing carried, or a local state of that
+    iteration or later). Raises :class:`CarryError` when a carried part is missing or a file's sha256 differs;
+    then nothing is written to ``work_dir``.
     """
-    from aidn_plugin.zoo.registry import file_sha256
     manifest = read_manifest(carry_dir, experiment)
     if manifest is None:
         return None
@@ -115,18 +146,20 @@ def unpack(carry_dir, experiment, work_dir):
     local = newest_checkpoint(folder)
     if local is not None and local[0] >= manifest['iteration']:
         return None
-    sources = {}
+    parts = {}
     for key in ('state', 'weights'):
-        source = os.path.join(carry_dir, experiment, manifest['files'][key])
-        if not os.path.isfile(source):
-            raise CarryError(f'{source}: missing (named in {MANIFEST})')
-        if file_sha256(source) != manifest['sha256'][key]:
-            raise CarryError(f'{source}: sha256 differs from {MANIFEST}; the carried checkpoint is damaged')
-        sources[key] = source
+        entry = manifest['files'][key]
+        carried = os.path.join(carry_dir, experiment, entry['name'])
+        parts[key] = [os.path.join(carry_dir, experiment, name) for name in entry['parts']]
+        missing = [path for path in parts[key] if not os.path.isfile(path)]
+        if missing:
+            raise CarryError(f'{missing[0]}: missing (a part of {entry["name"]} named in {MANIFEST})')
+        if _joined_sha256(parts[key]) != manifest['sha256'][key]:
+            raise CarryError(f'{carried}: sha256 differs from {MANIFEST}; the carried checkpoint is damaged')
     # weights first: BasicSR resumes from the newest state, which must find its weights in place
-    _copy_atomic(sources['weights'], os.path.join(folder, 'models', manifest['files']['weights']))
-    _copy_atomic(sources['state'], os.path.join(folder, 'training_states', manifest['files']['state']))
-    return manifest['iteration']
+    _join_atomic(parts['weights'], os.path.join(folder, 'models', manifest['files']['weights']['name']))
+    _join_atomic(parts['state'], os.path.join(folder, 'training_states', manifest['files']['state']['name']))
+    return manifest
 
 
 def drop(carry_dir, experiment):

@@ -422,12 +422,12 @@ def run(args, log=print):
             experiment = experiment_name(model, cell_args)
             carried = carry.unpack(args.carry_dir, experiment, work_dir)
             if carried is not None:
-                log(f'[{model}_s{seed}] resuming from the carried checkpoint of iteration {carried} '
+                log(f'[{model}_s{seed}] resuming from the carried checkpoint of iteration {carried["iteration"]} '
                     f'({os.path.join(args.carry_dir, experiment)})')
             record = run_cell(model, cell_args, data_root, meta_info, work_dir, log)
             record['data'] = {'images': len(names), 'skipped': len(skipped)}
             if carried is not None:
-                record['carried_from'] = carry.read_manifest(args.carry_dir, experiment)
+                record['carried_from'] = carried
             write_json_atomic(path, record)
             log(f'[{model}_s{seed}] wrote {path}')
             if carry.drop(args.carry_dir, experiment):
@@ -438,7 +438,6 @@ def run(args, log=print):
 def pack_unfinished(args, log=print):
     """``--pack``: the newest checkpoint of every unfinished cell of --models and --seeds to --carry-dir."""
     work_dir, cells_dir = os.path.abspath(args.work_dir), os.path.abspath(args.cells_dir)
-    packed = 0
     for model in args.models:
         for seed in args.seeds:
             cell_args = with_seed(args, seed)
@@ -447,14 +446,12 @@ def pack_unfinished(args, log=print):
             experiment = experiment_name(model, cell_args)
             manifest = carry.pack(work_dir, experiment, args.carry_dir)
             if manifest is not None:
-                packed += 1
                 log(f'[{model}_s{seed}] packed iteration {manifest["iteration"]} of {args.iters} to '
                     f'{os.path.join(args.carry_dir, experiment)}')
             else:
                 current = carry.read_manifest(args.carry_dir, experiment)
                 log(f'[{model}_s{seed}] nothing new to pack' +
                     (f' (carried: iteration {current["iteration"]})' if current else ' (no checkpoint)'))
-    return packed
 
 
 def _repo_relative(path):
