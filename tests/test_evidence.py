@@ -102,6 +102,7 @@ def _tables(markdown_text):
      slice(0, 1)),
     # every table of the quality reports: means, differences with their verdicts, every seed, targets
     ('Quality under an equal budget (x4)', 'benchmarks/quality.json', 'scripts.bench.quality', slice(None)),
+    ('Quality under an equal budget (x4)', 'benchmarks/quality_12k.json', 'scripts.bench.quality', slice(None)),
     ("Ablation of AIDN's parts", 'benchmarks/ablation.json', 'scripts.bench.quality', slice(None)),
     ('Edge designs', 'benchmarks/edges.json', 'scripts.bench.quality', slice(None)),
     # the weights campaign's warm-start check: both arms and their difference
