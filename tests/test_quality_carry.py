@@ -7,6 +7,7 @@ import pytest
 
 from helpers import call_main, write_photo_crops, write_tiny_test_set
 
+from aidn_plugin.zoo.registry import file_sha256
 from scripts.bench import carry
 from scripts.bench import quality as benchmark_quality
 
@@ -76,7 +77,7 @@ def test_unfinished_cell_continues_in_an_empty_work_folder(tmp_path, capsys):
     # the joined parts are byte for byte the files packed on machine A
     for key, sub in (('state', 'training_states/2.state'), ('weights', 'models/net_g_2.pth')):
         joined = tmp_path / 'machine_b' / 'experiments' / experiment / sub
-        assert carry._joined_sha256([joined]) == manifest['sha256'][key]
+        assert file_sha256(joined) == manifest['sha256'][key]
         assert joined.read_bytes() == (tmp_path / 'machine_a' / 'experiments' / experiment / sub).read_bytes()
     cell = json.loads((tmp_path / 'cells' / f'{experiment}.json').read_text())
     assert cell['carried_from']['iteration'] == 2 and cell['carried_from']['sha256'] == manifest['sha256']

@@ -115,12 +115,14 @@ def cache_dir():
     return Path(torch.hub.get_dir()) / 'checkpoints'
 
 
-def file_sha256(path):
-    """sha256 hex digest of a file, read in chunks."""
+def file_sha256(*paths):
+    """sha256 hex digest of a file, read in chunks; given several paths, of their bytes one after another
+    (a file stored in parts hashes as the whole file)."""
     digest = hashlib.sha256()
-    with open(path, 'rb') as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b''):
-            digest.update(chunk)
+    for path in paths:
+        with open(path, 'rb') as handle:
+            for chunk in iter(lambda: handle.read(_CHUNK), b''):
+                digest.update(chunk)
     return digest.hexdigest()
 
 

@@ -17,12 +17,12 @@ Every file appears whole or not at all (the package's atomic writer), so a kill 
 old checkpoint or the new one.
 """
 import datetime
-import hashlib
 import json
 import os
 import re
 import shutil
 
+from aidn_plugin.zoo.registry import file_sha256
 from scripts.bench.report_io import cpu_name, write_json_atomic
 
 MANIFEST = 'carry.json'
@@ -62,16 +62,6 @@ def _write_parts(source, folder):
             with open(os.path.join(folder, names[-1]), 'wb') as part:
                 part.write(data)
     return names
-
-
-def _joined_sha256(paths):
-    """sha256 hex digest of the files ``paths`` read one after another (a file, or its parts)."""
-    digest = hashlib.sha256()
-    for path in paths:
-        with open(path, 'rb') as handle:
-            for data in iter(lambda: handle.read(PART_BYTES), b''):
-                digest.update(data)
-    return digest.hexdigest()
 
 
 def _join_atomic(paths, target):
@@ -125,7 +115,7 @@ def pack(work_dir, experiment, carry_dir):
         manifest = {'experiment': experiment, 'iteration': iteration,
                     'files': {key: {'name': os.path.basename(path), 'parts': _write_parts(path, staging)}
                               for key, path in sources.items()},
-                    'sha256': {key: _joined_sha256([path]) for key, path in sources.items()},
+                    'sha256': {key: file_sha256(path) for key, path in sources.items()},
                     'packed': datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
                     'cpu': cpu_name()}
         write_json_atomic(os.path.join(staging, MANIFEST), manifest)
@@ -154,7 +144,7 @@ def unpack(carry_dir, experiment, work_dir):
         missing = [path for path in parts[key] if not os.path.isfile(path)]
         if missing:
             raise CarryError(f'{missing[0]}: missing (a part of {entry["name"]} named in {MANIFEST})')
-        if _joined_sha256(parts[key]) != manifest['sha256'][key]:
+        if file_sha256(*parts[key]) != manifest['sha256'][key]:
             raise CarryError(f'{carried}: sha256 differs from {MANIFEST}; the carried checkpoint is damaged')
     # weights first: BasicSR resumes from the newest state, which must find its weights in place
     _join_atomic(parts['weights'], os.path.join(folder, 'models', manifest['files']['weights']['name']))
