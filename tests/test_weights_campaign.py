@@ -8,6 +8,7 @@ zoo and the committed logs are never touched.
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -152,9 +153,17 @@ def test_chunks_resume_after_a_kill_and_publish_only_on_improvement(place, capsy
     code, out, err = call_main(main, _argv(root, 'chunk', 2, '--dry-run'), capsys)
     assert code == 0, err
     assert f'dry run: would train weights_campaign_x2_c003 from published {entry.filename}, lr 0.0005 -> 1e-06' in out
-    # sized to 90 minutes at the rate chunk 2 measured (chunk 1 ran resumed, so its rate does not count)
-    expected = int((90 * 60 - row2['eval_seconds'] - 60) / (row2['train_seconds'] / 20)) // 500 * 500
-    assert f'x2 chunk 3 (continue): {max(500, expected):,} iterations (90 min at the ' in out
+    # sized to 90 minutes from the rate chunk 2 measured (chunk 1 ran resumed, so its rate does not count),
+    # scaled by the probe step timed now against the one chunk 2 timed before it trained
+    assert row2['probe_seconds'] > 0
+    found = re.search(r'x2 chunk 3 \(continue\): ([\d,]+) iterations \(90 min at ([\d.]+) s/iteration: the last '
+                      r'chunk measured ([\d.]+), times ([\d.]+) / ([\d.]+) s per probe step now / then\)', out)
+    assert found, out
+    measured, now, then = (float(found.group(i)) for i in (3, 4, 5))
+    assert measured == pytest.approx(row2['train_seconds'] / 20, abs=5e-4)
+    assert then == pytest.approx(row2['probe_seconds'], abs=5e-4)
+    expected = int((90 * 60 - row2['eval_seconds'] - 60) / (row2['train_seconds'] / 20 * now / then)) // 500 * 500
+    assert abs(int(found.group(1).replace(',', '')) - max(500, expected)) <= 500  # printed figures are rounded
     assert not (root / 'work' / 'x2_pending.json').exists() and (root / 'logs' / 'x2.json').read_text() == log_before
 
     code, out, _ = call_main(main, ['status', '--log-dir', str(root / 'logs')], capsys)
@@ -209,6 +218,40 @@ def test_stopping_rule_and_targets_from_the_log():
     assert stopping_status(log) == (True, [0.01, -0.05])
     found, met = targets_status(log)  # the published row is chunk 1: Set5 31.50 < 31.7
     assert found['Set5'] == (31.50, 31.7, False) and found['Set14'][2] and not met
+
+
+def test_minutes_size_a_chunk_by_the_rate_expected_on_this_host_now():
+    """A probe slower than the last chunk's rate shortens the chunk (a slower host no longer overruns its
+    minutes); with the last chunk's own probe the rate scales by now / then; --iters needs no rate."""
+    from types import SimpleNamespace
+
+    from scripts.weights_campaign.chunk import chunk_iterations
+    log = new_log(2)
+    log['chunks'] = [{'chunk': 0, 'kind': 'shipped', 'train_seconds': None, 'iterations': 3000},
+                     {'chunk': 1, 'kind': 'continue', 'train_seconds': 3000.0, 'iterations': 5000,
+                      'eval_seconds': 60.0, 'resumed': False}]
+    base = {'train': {'total_iter': 10000}}
+    args = SimpleNamespace(iters=None, minutes=90)
+    budget = 90 * 60 - 60 - 60
+    assert chunk_iterations(args, log, base)[0] == int(budget / 0.6) // 500 * 500 == 8500
+    assert chunk_iterations(args, log, base, probe_now=0.3)[0] == 8500  # a faster probe alone changes nothing
+    iters, why = chunk_iterations(args, log, base, probe_now=1.2)
+    assert iters == int(budget / 1.2) // 500 * 500 == 4000 and 'the slower of' in why
+    log['chunks'][1]['probe_seconds'] = 0.5  # chunk 1 timed 0.5 s a step before training at 0.6 s an iteration
+    iters, why = chunk_iterations(args, log, base, probe_now=1.0)
+    assert iters == int(budget / 1.2) // 500 * 500 and 'times 1.000 / 0.500' in why
+    assert chunk_iterations(args, log, base, probe_now=0.25)[0] == int(budget / 0.3) // 500 * 500
+    assert chunk_iterations(SimpleNamespace(iters=700, minutes=90), log, base, 1.0) == (700, 'given with --iters')
+    assert chunk_iterations(args, new_log(2), base, 1.0)[0] == 10000  # nothing measured yet: the option file
+
+
+def test_probe_times_real_training_steps_and_restores_threads():
+    from scripts.weights_campaign.probe import probe_seconds_per_step
+    options = {'scale': 2, 'network_g': dict(type='AIDN', upscale=2, **TINY),
+               'datasets': {'train': {'batch_size_per_gpu': 2, 'gt_size': 32}}}
+    before = torch.get_num_threads()
+    seconds = probe_seconds_per_step(options, threads=1, steps=3)
+    assert 0 < seconds < 10 and torch.get_num_threads() == before
 
 
 def test_zoo_recipe_names_every_chunk_behind_the_weights(tmp_path):

@@ -31,7 +31,8 @@ option files, BasicSR's experiments/ and results/, pending records, staged weigh
 ``experiments/weights_campaign``).
 
 chunk only: ``--iters N`` (the chunk's iterations; default: ``--minutes`` at the rate the last chunk of the
-scale measured, or the option file's ``train.total_iter`` before any), ``--minutes`` (90), ``--lr`` and
+scale measured, corrected by a few training steps timed on this host now, see ``probe.py``; or the option
+file's ``train.total_iter`` before any chunk), ``--minutes`` (90), ``--lr`` and
 ``--eta-min`` (the cosine cycle; default the option file's), ``--init auto|published|x2-body`` (auto: the
 warm start for the first x3/x4 chunk, else the published weights), ``--min-gain`` (dB the validation
 figure must beat the published one by; default 0), ``--dry-run`` (plan the next chunk and print it: kind,

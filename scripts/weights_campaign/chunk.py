@@ -6,7 +6,7 @@ A chunk:
    for the first chunk of x3/x4, from the x2 body (``warm start``: the zoo's ``aidn_x2`` body in a fresh
    network, ``aidn_plugin.zoo.warm_start``);
 2. trains with ``basicsr train --auto_resume`` for its iterations (sized to ``--minutes`` from the rate the
-   last chunk measured, or ``--iters``); the run is recorded in ``<work-dir>/x<s>_pending.json`` first, so a
+   last chunk measured, corrected by a few training steps timed on this host now, or ``--iters``); the run is recorded in ``<work-dir>/x<s>_pending.json`` first, so a
    chunk cut short (killed, rebooted) is resumed from BasicSR's newest training state by the same command
    (deleting the record drops the chunk: the next one sets the old BasicSR folder aside instead of resuming it);
 3. stages its weights as a zoo file (``scripts/publish_weights.py``'s ``publish``) in the work folder and
@@ -26,6 +26,7 @@ from scripts.weights_campaign.evaluate import evaluate_file
 from scripts.weights_campaign.log import (EVAL_SETS, CampaignError, campaign_rows, lineage, log_path, new_log,
                                           next_chunk, published_row, read_log, seconds_per_iteration,
                                           validation_figure, write_log, zoo_name)
+from scripts.weights_campaign.probe import probe_seconds_per_step
 
 CHECKPOINT_STEP = 500  # chunk sizes are rounded down to a multiple of this
 STARTUP_SECONDS = 60  # start of basicsr train and test, besides the measured rates
@@ -128,18 +129,32 @@ def chunk_kind(init_choice, log, scale):
     return 'warm start' if scale != WARM_START_SOURCE and not campaign_rows(log) else 'continue'
 
 
-def chunk_iterations(args, log, base):
-    """(iterations, why) of the next chunk: ``--iters``, else ``--minutes`` at the rate the last chunk of
-    this scale measured, else the option file's ``train.total_iter``."""
+def chunk_iterations(args, log, base, probe_now=None):
+    """(iterations, why) of the next chunk: ``--iters``; else ``--minutes`` at the seconds per iteration
+    expected on this host now; else the option file's ``train.total_iter``.
+
+    The expected rate starts from the last whole chunk of this scale and corrects it by ``probe_now``
+    (seconds of one training step measured now, ``probe.probe_seconds_per_step``): scaled by now / then when
+    that chunk ran a probe too, else the slower of the two, so a slower or busier host than last time gives
+    a shorter chunk instead of one that overruns its minutes."""
     if args.iters:
         return args.iters, 'given with --iters'
     rate = seconds_per_iteration(log)
-    if rate:
-        per_iteration, eval_seconds = rate
-        budget = args.minutes * 60 - eval_seconds - STARTUP_SECONDS
-        iters = max(CHECKPOINT_STEP, int(budget / per_iteration) // CHECKPOINT_STEP * CHECKPOINT_STEP)
-        return iters, f'{args.minutes:g} min at the {per_iteration:.3f} s/iteration the last chunk measured'
-    return int(base['train']['total_iter']), "the option file's train.total_iter; no chunk measured yet"
+    if not rate:
+        return int(base['train']['total_iter']), "the option file's train.total_iter; no chunk measured yet"
+    measured, eval_seconds, probe_then = rate
+    if probe_now and probe_then:
+        per_iteration = measured * probe_now / probe_then
+        how = (f'the last chunk measured {measured:.3f}, times {probe_now:.3f} / {probe_then:.3f} s per probe '
+               'step now / then')
+    elif probe_now:
+        per_iteration = max(measured, probe_now)
+        how = f"the slower of the last chunk's {measured:.3f} and a probe step now, {probe_now:.3f}"
+    else:
+        per_iteration, how = measured, 'the rate the last chunk measured'
+    budget = args.minutes * 60 - eval_seconds - STARTUP_SECONDS
+    iters = max(CHECKPOINT_STEP, int(budget / per_iteration) // CHECKPOINT_STEP * CHECKPOINT_STEP)
+    return iters, f'{args.minutes:g} min at {per_iteration:.3f} s/iteration: {how}'
 
 
 def pending_path(work_dir, scale):
@@ -179,7 +194,8 @@ def plan_chunk(args, log, work_dir, kind, base, listing, say):
     train_set = base['datasets']['train']
     data_root, meta_info, data = listing
     chunk = next_chunk(log)
-    iters, why = chunk_iterations(args, log, base)
+    probe_seconds = round(probe_seconds_per_step(base, args.threads), 4)  # recorded always: later chunks scale by it
+    iters, why = chunk_iterations(args, log, base, probe_seconds)
     say(f'x{scale} chunk {chunk} ({kind}): {iters:,} iterations ({why})')
     lr = base['train']['optim_g']['lr'] if args.lr is None else args.lr
     eta_min = base['train']['scheduler']['eta_min'] if args.eta_min is None else args.eta_min
@@ -203,7 +219,8 @@ def plan_chunk(args, log, work_dir, kind, base, listing, say):
     schedule = {'lr': lr, 'eta_min': eta_min, 'shape': 'cosine', 'ema_decay': base['train'].get('ema_decay', 0),
                 'batch': train_set['batch_size_per_gpu'], 'patch': train_set['gt_size'], 'seed': seed}
     return {'chunk': chunk, 'kind': kind, 'start': start, 'iterations': iters, 'schedule': schedule,
-            'data': data, 'options': options, 'started': machine_info(args.threads)['date']}
+            'data': data, 'options': options, 'probe_seconds': probe_seconds,
+            'started': machine_info(args.threads)['date']}
 
 
 def set_aside_stale_run(work_dir, name, say=print):
@@ -300,7 +317,8 @@ def run_chunk(args, say=print):
            'gain_set5': round(record['sets']['Set5']['psnr'] - best['sets']['Set5']['psnr'], 4),
            'published': improved, 'filename': os.path.basename(candidate), 'sha256': candidate_sha,
            'evidence': None, 'train_seconds': round(train_seconds, 1), 'eval_seconds': record['test_seconds'],
-           'resumed': resumed, 'started': pending['started'], 'machine': record['meta']}
+           'resumed': resumed, 'probe_seconds': pending.get('probe_seconds'), 'started': pending['started'],
+           'machine': record['meta']}
     if improved:
         evidence = os.path.join(args.evidence_dir, f'{name}.json')
         row['evidence'] = repo_relative(evidence)

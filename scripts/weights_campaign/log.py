@@ -128,11 +128,12 @@ def stopping_status(log):
 
 
 def seconds_per_iteration(log):
-    """(training seconds per iteration, evaluation seconds) of the latest chunk that ran whole in one go,
-    or None: what sizes the next chunk to a time budget."""
+    """(training seconds per iteration, evaluation seconds, probe seconds per step or None) of the latest
+    chunk that ran whole in one go, or None: what sizes the next chunk to a time budget. The probe is the
+    one that chunk ran before training (``probe.py``; chunks before it have none)."""
     for row in reversed(campaign_rows(log)):
         if row.get('train_seconds') and row['iterations'] and not row.get('resumed'):
-            return row['train_seconds'] / row['iterations'], row.get('eval_seconds') or 0.0
+            return row['train_seconds'] / row['iterations'], row.get('eval_seconds') or 0.0, row.get('probe_seconds')
     return None
 
 
