@@ -6,9 +6,10 @@ A chunk:
    for the first chunk of x3/x4, from the x2 body (``warm start``: the zoo's ``aidn_x2`` body in a fresh
    network, ``aidn_plugin.zoo.warm_start``);
 2. trains with ``basicsr train --auto_resume`` for its iterations (sized to ``--minutes`` from the rate the
-   last chunk measured, corrected by a few training steps timed on this host now, or ``--iters``); the run is recorded in ``<work-dir>/x<s>_pending.json`` first, so a
-   chunk cut short (killed, rebooted) is resumed from BasicSR's newest training state by the same command
-   (deleting the record drops the chunk: the next one sets the old BasicSR folder aside instead of resuming it);
+   last chunk measured, corrected by a few training steps timed on this host now, or ``--iters``); the run
+   is recorded in ``<work-dir>/x<s>_pending.json`` first, so a chunk cut short (killed, rebooted) is resumed
+   from BasicSR's newest training state by the same command (deleting the record drops the chunk: the next
+   one sets the old BasicSR folder aside instead of resuming it);
 3. stages its weights as a zoo file (``scripts/publish_weights.py``'s ``publish``) in the work folder and
    runs ``basicsr test`` of that file on Set5, Set14 and B100;
 4. publishes only when the validation figure (``log.VALIDATION_SETS``) beats the published weights': the

@@ -5,8 +5,6 @@ The last chunk's measured rate alone sizes a ``--minutes`` chunk wrongly when th
 than it was then (the same command once planned 75 minutes and took over two hours). The probe measures the
 host as it is; ``chunk.chunk_iterations`` turns it into seconds per whole training iteration.
 """
-import time
-
 PROBE_STEPS = 5  # timed steps, after one untimed step that pays for the first allocations
 
 
@@ -21,6 +19,7 @@ def probe_seconds_per_step(options, threads, steps=PROBE_STEPS):
     import torch
 
     from aidn_plugin.archs.aidn_arch import AIDN
+    from scripts.gpu_check import time_call
     from scripts.weights_campaign.training import network_args
     train_set = options['datasets']['train']
     batch, patch, scale = train_set['batch_size_per_gpu'], train_set['gt_size'], options['scale']
@@ -32,14 +31,11 @@ def probe_seconds_per_step(options, threads, steps=PROBE_STEPS):
         optimizer = torch.optim.Adam(network.parameters(), lr=1e-4)
         low = torch.rand(batch, 3, patch // scale, patch // scale, generator=generator)
         high = torch.rand(batch, 3, patch, patch, generator=generator)
-        times = []
-        for _ in range(steps + 1):
-            start = time.perf_counter()
+
+        def step():
             optimizer.zero_grad(set_to_none=True)
             torch.nn.functional.l1_loss(network(low), high).backward()
             optimizer.step()
-            times.append(time.perf_counter() - start)
+        return time_call(step, warmup=1, repeats=steps, device=torch.device('cpu'))
     finally:
         torch.set_num_threads(before)
-    timed = sorted(times[1:])
-    return timed[len(timed) // 2]
