@@ -220,6 +220,31 @@ def test_stopping_rule_and_targets_from_the_log():
     assert found['Set5'] == (31.50, 31.7, False) and found['Set14'][2] and not met
 
 
+def test_markdown_table_shows_each_chunks_recipe_and_the_stopping_figure():
+    """The README's table carries each chunk's own iterations, learning rate, minutes and Set5 gain to four
+    places (0.0199 is below the rule's 0.02 and must not print as +0.020)."""
+    from scripts.weights_campaign.log import markdown_table
+    sets = {name: {'psnr': value} for name, value in (('Set5', 31.5), ('Set14', 28.2), ('B100', 27.3))}
+    log = new_log(4)
+    log['chunks'] = [
+        {'chunk': 0, 'kind': 'shipped', 'iterations': 3000, 'cumulative_iterations': 3000, 'schedule': None,
+         'train_seconds': None, 'gain_set5': None, 'published': True, 'sets': sets},
+        {'chunk': 1, 'kind': 'continue', 'iterations': 6000, 'cumulative_iterations': 9000,
+         'schedule': {'lr': 2e-4}, 'train_seconds': 4715.0, 'gain_set5': 0.0199, 'published': False, 'sets': sets}]
+    header, rule, shipped, chunk = markdown_table([log]).splitlines()
+    assert header.count('|') == rule.count('|') == shipped.count('|') == chunk.count('|')
+    assert shipped == '| x4 | 0 (shipped) | 3,000 | 3,000 | - | - | 31.50 | 28.20 | 27.30 | - | yes |'
+    assert chunk == '| x4 | 1 (continue) | 9,000 | 6,000 | 0.0002 | 79 | 31.50 | 28.20 | 27.30 | +0.0199 | no |'
+
+
+def test_every_command_line_option_says_what_it_does():
+    from scripts.weights_campaign.__main__ import build_parser
+    _, sub = build_parser()
+    for name, command in sub.choices.items():
+        silent = [action.dest for action in command._actions if not action.help]
+        assert not silent, f'{name}: options without help: {silent}'
+
+
 def test_minutes_size_a_chunk_by_the_rate_expected_on_this_host_now():
     """A probe slower than the last chunk's rate shortens the chunk (a slower host no longer overruns its
     minutes); with the last chunk's own probe the rate scales by now / then; --iters needs no rate."""

@@ -58,37 +58,55 @@ DEFAULTS = {
 
 def _common(parser, scale_required=True, scale_default=None):
     from scripts.weights_campaign.log import SCALES
-    parser.add_argument('--scale', type=int, choices=SCALES, required=scale_required, default=scale_default)
-    parser.add_argument('--data', nargs='+', default=DEFAULTS['data'], metavar='DIR')
-    parser.add_argument('--test-root', default=DEFAULTS['test_root'], metavar='DIR')
-    parser.add_argument('--threads', type=int, default=2)
-    parser.add_argument('--override', nargs='+', action='extend', default=[], metavar='KEY:SUB=VALUE')
-    for key in ('zoo_dir', 'evidence_dir', 'log_dir', 'work_dir'):
-        parser.add_argument('--' + key.replace('_', '-'), default=DEFAULTS[key], metavar='DIR')
+    parser.add_argument('--scale', type=int, choices=SCALES, required=scale_required, default=scale_default,
+                        help='upscaling factor' + (f' (default {scale_default})' if scale_default else ''))
+    parser.add_argument('--data', nargs='+', default=DEFAULTS['data'], metavar='DIR',
+                        help='HR training images, searched recursively (default datasets/train)')
+    parser.add_argument('--test-root', default=DEFAULTS['test_root'], metavar='DIR',
+                        help='holds <set>/HR and <set>/LR_bicubic/X<s> for Set5, Set14, B100 (default datasets)')
+    parser.add_argument('--threads', type=int, default=2, help='OMP/MKL threads of the runs (default 2)')
+    parser.add_argument('--override', nargs='+', action='extend', default=[], metavar='KEY:SUB=VALUE',
+                        help="changes to the option file in BasicSR's --force_yml syntax")
+    for key, what in (('zoo_dir', 'zoo folder with published.json'), ('evidence_dir', 'basicsr test records'),
+                      ('log_dir', 'campaign logs'), ('work_dir', 'git-ignored working state')):
+        parser.add_argument('--' + key.replace('_', '-'), default=DEFAULTS[key], metavar='DIR',
+                            help=f'{what} (default {os.path.relpath(DEFAULTS[key], REPO)})')
 
 
-def parse_args(argv):
+def build_parser():
+    """(parser, subparsers) of the command line; every option carries its help text."""
     from aidn_plugin.cli.errors import OneLineParser
     parser = OneLineParser(prog='python -m scripts.weights_campaign', description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest='command', required=True, parser_class=OneLineParser)
     chunk = sub.add_parser('chunk', help='one chunk of training, evaluation and (on improvement) publishing')
     _common(chunk)
-    chunk.add_argument('--iters', type=int, default=None)
-    chunk.add_argument('--minutes', type=float, default=90.0)
-    chunk.add_argument('--lr', type=float, default=None)
-    chunk.add_argument('--eta-min', type=float, default=None)
-    chunk.add_argument('--init', choices=('auto', 'published', 'x2-body'), default='auto')
-    chunk.add_argument('--min-gain', type=float, default=0.0)
+    chunk.add_argument('--iters', type=int, default=None,
+                       help="the chunk's iterations (default: --minutes at the rate expected on this host now)")
+    chunk.add_argument('--minutes', type=float, default=90.0, help='training time to size the chunk to (90)')
+    chunk.add_argument('--lr', type=float, default=None, help="cosine cycle's start (default the option file's)")
+    chunk.add_argument('--eta-min', type=float, default=None, help="cosine cycle's end (default the option file's)")
+    chunk.add_argument('--init', choices=('auto', 'published', 'x2-body'), default='auto',
+                       help='start weights; auto: the x2 body for the first x3/x4 chunk, else the published ones')
+    chunk.add_argument('--min-gain', type=float, default=0.0,
+                       help='dB the validation figure must beat the published one by to publish (0)')
     chunk.add_argument('--dry-run', action='store_true', help='plan the chunk, print it, train nothing')
     init = sub.add_parser('init', help="the log's row 0 from the zoo's weights")
     _common(init)
-    init.add_argument('--iterations', type=int, default=None)
+    init.add_argument('--iterations', type=int, default=None,
+                      help="what trained the zoo's weights (default read from the entry's recipe)")
     check = sub.add_parser('warmstart-check', help='equal-budget x3/x4: scratch against the x2 body')
     _common(check, scale_required=False, scale_default=4)
-    check.add_argument('--iters', type=int, default=1500)
+    check.add_argument('--iters', type=int, default=1500, help="each arm's iterations (1500)")
     status = sub.add_parser('status', help='curves, targets and the stopping rule of every scale')
-    status.add_argument('--log-dir', default=DEFAULTS['log_dir'], metavar='DIR')
+    status.add_argument('--log-dir', default=DEFAULTS['log_dir'], metavar='DIR',
+                        help='campaign logs (default benchmarks/weights_campaign)')
     status.add_argument('--markdown', action='store_true', help="print the README's table")
+    return parser, sub
+
+
+def parse_args(argv):
+    parser, sub = build_parser()
+    chunk = sub.choices['chunk']
     args = parser.parse_args(argv)
     for key in ('iters', 'iterations', 'threads'):
         value = getattr(args, key, None)

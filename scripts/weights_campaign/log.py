@@ -144,7 +144,7 @@ def status_lines(log):
              f'  {"chunk":>5}  {"kind":<10}  {"iterations":>10}  ' + '  '.join(f'{s:>6}' for s in EVAL_SETS)
              + '  validation  gain Set5  published']
     for row in log['chunks']:
-        gain = '' if row.get('gain_set5') is None else f'{row["gain_set5"]:+.3f}'
+        gain = '' if row.get('gain_set5') is None else f'{row["gain_set5"]:+.4f}'
         lines.append(f'  {row["chunk"]:>5}  {row["kind"]:<10}  {row["cumulative_iterations"]:>10,}  '
                      + '  '.join(f'{row["sets"][s]["psnr"]:6.2f}' for s in EVAL_SETS)
                      + f'  {row["validation"]:10.3f}  {gain:>9}  {"yes" if row["published"] else "no"}')
@@ -153,20 +153,26 @@ def status_lines(log):
                                            for name, (value, target, ok) in found.items())
                  + f' -> {"met" if met else "not met"}')
     stop, gains = stopping_status(log)
-    shown = ', '.join(f'{g:+.3f}' for g in gains) or 'none yet'
+    shown = ', '.join(f'{g:+.4f}' for g in gains) or 'none yet'
     lines.append(f'  stopping rule ({log["stopping_rule"]}): {"met" if stop else "not met"} '
                  f'(last Set5 gains: {shown})')
     return lines, met or stop
 
 
 def markdown_table(logs):
-    """The README's table of iterations against Y-PSNR: one line per row of every log."""
-    lines = ['| scale | chunk | iterations | ' + ' | '.join(EVAL_SETS) + ' | published |',
-             '|---|---|---:|' + '---:|' * len(EVAL_SETS) + '---|']
+    """The README's table of iterations against Y-PSNR: one line per row of every log, with what each chunk
+    ran (its own iterations, the cosine cycle's starting learning rate, minutes of training) and its Set5
+    gain over the weights it started from, so the README's prose need not repeat them chunk by chunk."""
+    lines = ['| scale | chunk | iterations | this chunk | lr | minutes | ' + ' | '.join(EVAL_SETS)
+             + ' | gain Set5 | published |',
+             '|---|---|---:|---:|---:|---:|' + '---:|' * len(EVAL_SETS) + '---:|---|']
     for log in logs:
         for row in log['chunks']:
-            label = f'{row["chunk"]} ({row["kind"]})'
-            lines.append(f'| x{log["scale"]} | {label} | {row["cumulative_iterations"]:,} | '
-                         + ' | '.join(f'{row["sets"][s]["psnr"]:.2f}' for s in EVAL_SETS)
-                         + f' | {"yes" if row["published"] else "no"} |')
+            schedule, seconds, gain = row.get('schedule') or {}, row.get('train_seconds'), row.get('gain_set5')
+            cells = [f'x{log["scale"]}', f'{row["chunk"]} ({row["kind"]})', f'{row["cumulative_iterations"]:,}',
+                     f'{row["iterations"]:,}', f'{schedule["lr"]:g}' if schedule.get('lr') else '-',
+                     f'{seconds / 60:.0f}' if seconds else '-']
+            cells += [f'{row["sets"][s]["psnr"]:.2f}' for s in EVAL_SETS]
+            cells += ['-' if gain is None else f'{gain:+.4f}', 'yes' if row['published'] else 'no']
+            lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
