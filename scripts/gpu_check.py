@@ -52,7 +52,6 @@ import os
 import platform
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -146,12 +145,22 @@ def test_options(checkpoint, val_amp='none'):
     }
 
 
-def load_peers():
-    """``scripts.bench.peers`` (the benchmarks' network builder), imported from the repository."""
+def repo_module(name):
+    """The module ``name`` of this repository (``scripts.bench.*``), importable however the check was started."""
     if ROOT not in sys.path:
         sys.path.insert(0, ROOT)
     import importlib
-    return importlib.import_module('scripts.bench.peers')
+    return importlib.import_module(name)
+
+
+def load_peers():
+    """``scripts.bench.peers`` (the benchmarks' network builder)."""
+    return repo_module('scripts.bench.peers')
+
+
+def time_call(function, warmup, repeats, device):
+    """``scripts.bench.timing.time_call``: the median of ``repeats`` timed calls (CUDA events on a GPU)."""
+    return repo_module('scripts.bench.timing').time_call(function, warmup, repeats, device)
 
 
 def preflight(tools=None):
@@ -419,27 +428,6 @@ def step_upscale(check, tools, work):
         candidate = cv2.imread(os.path.join(outputs[label], 'a.png'))
         results[label]['psnr_y_vs_fp32'] = round(float(calculate_psnr(candidate, reference, 4, test_y_channel=True)), 2)
     return results
-
-
-def time_call(function, warmup, repeats, device):
-    """Median seconds of ``function()``: CUDA events on a GPU, perf_counter elsewhere (the CPU test)."""
-    import torch
-    for _ in range(warmup):
-        function()
-    samples = []
-    for _ in range(repeats):
-        if device.type == 'cuda':
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            function()
-            end.record()
-            torch.cuda.synchronize()
-            samples.append(start.elapsed_time(end) / 1e3)
-        else:
-            begin = time.perf_counter()
-            function()
-            samples.append(time.perf_counter() - begin)
-    return statistics.median(samples)
 
 
 def _peak_bytes(device):

@@ -2,6 +2,7 @@
 import json
 import math
 import os
+import time
 from pathlib import Path
 
 import cv2
@@ -16,6 +17,7 @@ from scripts.bench import peers
 from scripts.bench import plot as plot_benchmarks
 from scripts.bench import quality as benchmark_quality
 from scripts.bench import speed as benchmark_speed
+from scripts.bench import timing
 
 TINY_SPEED = dict(size=(64, 32), scale=4, repeats=2, warmup=1, train_batch=2, train_patch=8, train_repeats=2,
                   matmul_size=32, profile_rows=5, log=lambda *a: None)
@@ -99,7 +101,7 @@ def test_safmn_registers_in_basicsr_and_trains_one_step():
 def test_round_robin_interleaves_rotates_and_warms_up():
     calls = []
     tasks = {name: (lambda name=name: calls.append(name)) for name in 'abc'}
-    samples = benchmark_speed.round_robin(tasks, repeats=3, warmup=2)
+    samples = timing.round_robin(tasks, repeats=3, warmup=2)
     assert calls[:6] == ['a', 'a', 'b', 'b', 'c', 'c']
     assert calls[6:] == ['a', 'b', 'c', 'b', 'c', 'a', 'c', 'a', 'b']
     assert {k: len(v) for k, v in samples.items()} == {'a': 3, 'b': 3, 'c': 3}
@@ -107,11 +109,19 @@ def test_round_robin_interleaves_rotates_and_warms_up():
 
 
 def test_summarize_gives_median_and_quartiles_in_ms():
-    summary = benchmark_speed.summarize([0.004, 0.001, 0.003, 0.1, 0.002])
+    summary = timing.summarize([0.004, 0.001, 0.003, 0.1, 0.002])
     assert summary['median_ms'] == pytest.approx(3.0)
     assert summary['q1_ms'] == pytest.approx(2.0) and summary['q3_ms'] == pytest.approx(4.0)
     assert summary['min_ms'] == pytest.approx(1.0) and summary['max_ms'] == pytest.approx(100.0)
-    assert benchmark_speed.summarize([0.5])['q1_ms'] == 500.0
+    assert timing.summarize([0.5])['q1_ms'] == 500.0
+
+
+def test_time_call_skips_the_warmup_and_takes_the_median():
+    # the warm-up call and one repeat are slow; the median of the three repeats must be a fast one
+    delays = iter([0.3, 0.005, 0.15, 0.005])
+    seconds = timing.time_call(lambda: time.sleep(next(delays)), warmup=1, repeats=3, device=torch.device('cpu'))
+    assert 0.005 <= seconds < 0.1
+    assert next(delays, None) is None  # exactly warmup + repeats calls
 
 
 def test_peak_memory_follows_the_largest_live_set():

@@ -37,7 +37,7 @@ import tempfile
 import time
 
 from scripts.bench.report_io import machine_info, write_json_atomic
-from scripts.bench.speed import round_robin
+from scripts.bench.timing import round_robin
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REFERENCE = 'safmn_cl'

@@ -48,10 +48,8 @@ import copy
 import functools
 import os
 import shutil
-import statistics
 import sys
 import tempfile
-import time
 
 import torch
 import torch.nn.functional as F
@@ -61,6 +59,7 @@ from aidn_plugin.archs.complexity import count_complexity, parse_size
 from aidn_plugin.cli.errors import OneLineParser, fail
 from scripts.bench import peers
 from scripts.bench.report_io import machine_info, ratio, write_json_atomic, write_text_atomic
+from scripts.bench.timing import round_robin, summarize
 
 REFERENCE = 'safmn'
 # AIDN's other CPU paths (fused network exported by aidn_plugin.inference), timed beside the torch rows
@@ -71,39 +70,6 @@ TARGET_LATENCY_RATIO = 0.75
 TARGET_MATMUL_FRACTION = 0.60
 TARGET_TRAIN_RATIO = 1.2
 TARGET_INT8_SPEEDUP = 1.5
-
-
-# ----------------------------------------------------------------------------------------------- timing
-def round_robin(tasks, repeats, warmup=1, timer=time.perf_counter):
-    """Time every callable of ``tasks`` (name -> fn) ``repeats`` times, interleaved.
-
-    Each round runs every task once; the first task of a round rotates, so no task always follows the
-    same one. ``warmup`` untimed calls per task come first. ``timer`` is the clock (wall time by default;
-    ``time.thread_time`` gives the calling thread's CPU time). Returns name -> list of seconds.
-    """
-    names = list(tasks)
-    for name in names:
-        for _ in range(warmup):
-            tasks[name]()
-    samples = {name: [] for name in names}
-    for round_index in range(repeats):
-        shift = round_index % len(names)
-        for name in names[shift:] + names[:shift]:
-            start = timer()
-            tasks[name]()
-            samples[name].append(timer() - start)
-    return samples
-
-
-def summarize(seconds):
-    """Median, quartiles and extremes of a list of seconds, in milliseconds."""
-    ms = sorted(s * 1e3 for s in seconds)
-    if len(ms) >= 2:
-        q1, _, q3 = statistics.quantiles(ms, n=4, method='inclusive')
-    else:
-        q1 = q3 = ms[0]
-    return {'median_ms': round(statistics.median(ms), 3), 'q1_ms': round(q1, 3), 'q3_ms': round(q3, 3),
-            'min_ms': round(ms[0], 3), 'max_ms': round(ms[-1], 3), 'runs': len(ms)}
 
 
 LAYOUTS = ('nchw', 'channels_last')

@@ -19,7 +19,7 @@ def probe_seconds_per_step(options, threads, steps=PROBE_STEPS):
     import torch
 
     from aidn_plugin.archs.aidn_arch import AIDN
-    from scripts.gpu_check import time_call
+    from scripts.bench.timing import time_call
     from scripts.weights_campaign.training import network_args
     train_set = options['datasets']['train']
     batch, patch, scale = train_set['batch_size_per_gpu'], train_set['gt_size'], options['scale']

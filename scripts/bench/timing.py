@@ -1,0 +1,65 @@
+"""Timers the benchmarks share: interleaved rounds of several tasks, one call's median, a millisecond summary.
+
+Every speed figure of the project is timed through these, so the speed benchmark, the CPU-path benchmark, the
+GPU check and the weights campaign's probe measure the same way.
+"""
+import statistics
+import time
+
+
+def round_robin(tasks, repeats, warmup=1, timer=time.perf_counter):
+    """Time every callable of ``tasks`` (name -> fn) ``repeats`` times, interleaved.
+
+    Each round runs every task once; the first task of a round rotates, so no task always follows the
+    same one. ``warmup`` untimed calls per task come first. ``timer`` is the clock (wall time by default;
+    ``time.thread_time`` gives the calling thread's CPU time). Returns name -> list of seconds.
+    """
+    names = list(tasks)
+    for name in names:
+        for _ in range(warmup):
+            tasks[name]()
+    samples = {name: [] for name in names}
+    for round_index in range(repeats):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            start = timer()
+            tasks[name]()
+            samples[name].append(timer() - start)
+    return samples
+
+
+def summarize(seconds):
+    """Median, quartiles and extremes of a list of seconds, in milliseconds."""
+    ms = sorted(s * 1e3 for s in seconds)
+    if len(ms) >= 2:
+        q1, _, q3 = statistics.quantiles(ms, n=4, method='inclusive')
+    else:
+        q1 = q3 = ms[0]
+    return {'median_ms': round(statistics.median(ms), 3), 'q1_ms': round(q1, 3), 'q3_ms': round(q3, 3),
+            'min_ms': round(ms[0], 3), 'max_ms': round(ms[-1], 3), 'runs': len(ms)}
+
+
+def time_call(function, warmup, repeats, device):
+    """Median seconds of ``function()`` over ``repeats`` calls after ``warmup`` untimed ones.
+
+    On a CUDA ``device`` each call is timed by CUDA events (the GPU's own time, synchronised after each
+    call); on any other device by ``time.perf_counter``.
+    """
+    import torch
+
+    for _ in range(warmup):
+        function()
+    samples = []
+    for _ in range(repeats):
+        if device.type == 'cuda':
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            function()
+            end.record()
+            torch.cuda.synchronize()
+            samples.append(start.elapsed_time(end) / 1e3)
+        else:
+            begin = time.perf_counter()
+            function()
+            samples.append(time.perf_counter() - begin)
+    return statistics.median(samples)
