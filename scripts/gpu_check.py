@@ -158,11 +158,6 @@ def load_peers():
     return repo_module('scripts.bench.peers')
 
 
-def time_call(function, warmup, repeats, device):
-    """``scripts.bench.timing.time_call``: the median of ``repeats`` timed calls (CUDA events on a GPU)."""
-    return repo_module('scripts.bench.timing').time_call(function, warmup, repeats, device)
-
-
 def preflight(tools=None):
     """Everything the later steps call, checked without a GPU. Returns a list of problems (empty = ready)."""
     problems = []
@@ -446,7 +441,7 @@ def _reset_peak(device):
 def measure_latency(device, size=LATENCY_SIZE, warmup=10, repeats=50, precisions=('fp32', 'fp16'), peers=PEERS):
     """Latency of each peer network at ``size`` output (x4): precision x memory format -> ms and peak MiB."""
     import torch
-    module = load_peers()
+    module, timing = load_peers(), repo_module('scripts.bench.timing')
     dtypes = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
     width, height = size
     if device.type == 'cuda':
@@ -462,7 +457,7 @@ def measure_latency(device, size=LATENCY_SIZE, warmup=10, repeats=50, precisions
                 x = x.contiguous(memory_format=memory_format)
                 _reset_peak(device)
                 with torch.inference_mode():
-                    seconds = time_call(lambda: model(x), warmup, repeats, device)
+                    seconds = timing.time_call(lambda: model(x), warmup, repeats, device)
                 peak = _peak_bytes(device)
                 results[name][f'{precision}_{layout}'] = {
                     'median_ms': round(seconds * 1e3, 3),
@@ -500,7 +495,7 @@ def measure_train_step(device, batch=32, patch=64, warmup=5, repeats=20, modes=T
             scaler.update()
 
         _reset_peak(device)
-        seconds = time_call(step, warmup, repeats, device)
+        seconds = repo_module('scripts.bench.timing').time_call(step, warmup, repeats, device)
         peak = _peak_bytes(device)
         results['fp32' if mode == 'none' else mode] = {
             'median_ms': round(seconds * 1e3, 3), 'peak_mib': round(peak / 2 ** 20, 1) if peak is not None else None}

@@ -39,9 +39,10 @@ EXCLUDABLE = ('first', 'upsampler', 'fusion', 'attention')
 DEFAULT_OP_TYPES = ('Conv', 'LeakyRelu', 'Concat')
 # Weights: ``int7`` = int8 in the 7-bit range (reduce_range), the default. On x86 CPUs without VNNI (AVX2,
 # AVX-512 without VNNI) onnxruntime multiplies uint8 activations by int8 weights with VPMADDUBSW, whose
-# pairwise int16 sums saturate with full-range weights: measured on AVX2 (benchmarks/int8_quality_avx2_2026-12-01.json)
-# full int8 lost 0.34 dB Y-PSNR on Set5, 7-bit 0.04 dB at the same speed; ``uint8`` weights do not saturate
-# but ran no faster than fp32. On VNNI CPUs ``int8`` is safe (benchmarks/int8_quality.json: 0.02 dB).
+# pairwise int16 sums saturate with full-range weights: measured on AVX2
+# (benchmarks/int8_quality_avx2_2026-12-01.json) full int8 lost 0.34 dB Y-PSNR on Set5, 7-bit 0.04 dB at the
+# same speed; ``uint8`` weights do not saturate but ran no faster than fp32. On VNNI CPUs ``int8`` is safe
+# (benchmarks/int8_quality.json: 0.02 dB).
 WEIGHTS = ('int7', 'int8', 'uint8')
 DEFAULT_WEIGHTS = 'int7'
 DEFAULT_METHOD = 'minmax'
