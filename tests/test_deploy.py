@@ -77,13 +77,13 @@ def test_fused_and_channels_last_inputs():
     torch.testing.assert_close(edge_given, training, **TOLERANCE)
 
 
-def test_cached_kernels_follow_the_weights():
-    """Loading other weights (load_state_dict, an in-place update) rebuilds the cached kernels."""
+def test_kernels_follow_the_weights():
+    """Loading other weights (load_state_dict, an in-place update) changes the next call's output."""
     model = _perturbed(seed=0)
     other = _perturbed(seed=1)
     x = torch.rand(1, 3, 12, 12)
     with torch.no_grad():
-        model(x)  # builds the cache from seed-0 weights
+        model(x)  # a first call with the seed-0 weights
         model.load_state_dict(other.state_dict())
         torch.testing.assert_close(model(x), other(x), **TOLERANCE)
         model.body[0].refine[0].conv3x3.weight.mul_(0.5)
@@ -91,18 +91,38 @@ def test_cached_kernels_follow_the_weights():
     torch.testing.assert_close(got, model(x).detach(), **TOLERANCE)
 
 
-def test_cached_kernels_follow_writes_through_data_like_basicsrs_ema():
+def test_kernels_follow_writes_through_data_like_basicsrs_ema():
     """BasicSR's EMA (``model_ema``) writes ``p.data.mul_(d).add_(q.data, ...)``, which bumps no version
-    counter; validation right after must still see the new weights, not the kernels cached before."""
+    counter; validation right after must still see the new weights, not kernels of the old ones."""
     ema, net = _perturbed(seed=0), _perturbed(seed=1)
     x = torch.rand(1, 3, 12, 12)
     with torch.no_grad():
-        ema(x)  # caches the kernels of the old EMA weights
+        ema(x)  # a call with the old EMA weights
         for p_ema, p in zip(ema.parameters(), net.parameters()):
             p_ema.data.mul_(0.5).add_(p.data, alpha=0.5)
         got = ema(x)
         with aidn_deploy.disabled():
             expected = ema(x)
+    torch.testing.assert_close(got, expected, **TOLERANCE)
+
+
+@pytest.mark.parametrize('fused', [False, True])
+def test_a_write_that_keeps_every_norm_is_served(fused):
+    """Issue 31: ``weight.data.neg_()`` on one convolution keeps every parameter's norm, storage and version
+    counter; the next inference call must still compute with the negated weight (the kernels of the
+    previous call were once reused here, 0.02 away from the training form)."""
+    model = _perturbed(seed=2)
+    if fused:
+        model.fuse()
+    x = torch.rand(1, 3, 12, 12)
+    with torch.no_grad():
+        before = model(x)
+        model.body[0].refine[1].conv3x3.weight.data.neg_()
+        model.conv_first_img.weight.data.neg_()
+        got = model(x)
+        with aidn_deploy.disabled():
+            expected = model(x)
+    assert (before - expected).abs().max() > 1e-3  # the write matters
     torch.testing.assert_close(got, expected, **TOLERANCE)
 
 

@@ -202,7 +202,7 @@ class AIDN(nn.Module):
     [N, num_out_ch, H * upscale, W * upscale], a contiguous (NCHW) tensor. Inside, the features run
     channels-last, where oneDNN's convolutions need no layout reorders; the caller needs to do nothing.
     CPU inference (no_grad, float32) takes ``archs.aidn_deploy``'s rearranged pass: the same output to
-    float rounding, with cached kernels and fused oneDNN calls; training always runs the form below.
+    float rounding, with kernels folded once per call and fused oneDNN calls; training always runs the form below.
 
     Args (keyword arguments, BasicSR naming):
         num_in_ch (int): input channels, 1 or 3. Default 3.
@@ -282,7 +282,7 @@ class AIDN(nn.Module):
 
         fast = aidn_deploy.applies(self, x)
         if fast:
-            # CPU inference: the same features with cached kernels and fused oneDNN calls (aidn_deploy)
+            # CPU inference: the same features with per-call folded kernels and fused oneDNN calls (aidn_deploy)
             tap_outputs = aidn_deploy.tap_outputs(self, shallow, guide)
         else:
             tap_outputs = self._tap_outputs(shallow, guide)
