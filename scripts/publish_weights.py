@@ -103,7 +103,7 @@ def add_to_table(table_path, entry):
 def publish(checkpoint, name, out_dir, url_base='https://example.invalid/REPLACE-ME', arch_hints=None,
             train_data='TODO', recipe='TODO', license='Apache-2.0', psnr=None, notes='', evidence='',
             eval_root=None):
-    """The script's work as a function (``scripts.weights_campaign`` publishes through it too): the zoo file
+    """The script's work as a function: the zoo file
     ``out_dir/NAME-<sha8>.pth`` of ``checkpoint`` and its entry in ``out_dir/published.json``.
 
     ``arch_hints``: AIDN arguments the tensors cannot show; ``psnr``: {set: dB}, completed by the

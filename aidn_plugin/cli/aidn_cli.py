@@ -8,7 +8,7 @@ from aidn_plugin.cli.errors import OneLineParser, UsageError, fail
 
 
 # Each module defines add_parser(subparsers), which registers one subcommand with set_defaults(run=...).
-SUBCOMMAND_MODULES = ('profile_cmd', 'prepare_cmd', 'zoo_cmd', 'upscale_cmd', 'export_cmd')
+SUBCOMMAND_MODULES = ('profile_cmd', 'prepare_cmd', 'options_cmd', 'zoo_cmd', 'upscale_cmd', 'export_cmd')
 
 
 def build_parser():

@@ -1,7 +1,7 @@
 """Timers the benchmarks share: interleaved rounds of several tasks, one call's median, a millisecond summary.
 
-Every speed figure of the project is timed through these, so the speed benchmark, the CPU-path benchmark, the
-GPU check and the weights campaign's probe measure the same way.
+Every speed figure of the project is timed through these, so the speed benchmark, the CPU-path benchmark
+and the GPU check measure the same way.
 """
 import statistics
 import time

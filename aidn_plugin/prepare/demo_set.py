@@ -1,19 +1,20 @@
-"""Build ``datasets/demo/``, the small embedded training/validation set, from scikit-image's photographs.
+"""The demo set: a tiny training and validation set made from scikit-image's photographs.
 
-    python scripts/make_demo_set.py [--output datasets/demo] [--overwrite]
+    aidn prepare demo                      # -> datasets/demo (what options/train_AIDN_x4_demo.yml reads)
+    aidn prepare demo -o somewhere/demo --overwrite
 
 Layout written (every file PNG, 8-bit RGB):
 
     train/HR/{source}_{nn}.png        HR training crops, sides multiples of 12 between 96 and 192
     val/HR/{name}.png                 whole validation images, sides multiples of 12
-    val/LR_bicubic/X{2,3,4}/{name}.png  their MATLAB-style bicubic LR (aidn_plugin.prepare.bicubic)
+    val/LR_bicubic/X{2,3,4}/{name}.png  their MATLAB-style bicubic LR
     README.md                         sources, licenses, crop boxes
 
 Training uses on-the-fly LR from ``train/HR`` (no ``dataroot_lq``); validation uses ``val/HR`` with
 ``val/LR_bicubic/X{s}``. Training and validation come from different photographs. The crops are drawn
-with a fixed seed, so the output is the same on every run.
+with a fixed seed, so the output is the same on every run. scikit-image is a dependency of BasicSR, so the
+photographs are on every machine that has the package.
 """
-import argparse
 import os
 
 import numpy as np
@@ -56,6 +57,7 @@ def _train_crops(rng):
 
 
 def build(output):
+    """Write the demo set into the (new, empty) folder ``output``; returns the rows of its file table."""
     from aidn_plugin.utils import image_io
     from aidn_plugin.utils.bicubic import bicubic_downscale
     rng = np.random.default_rng(SEED)
@@ -87,7 +89,7 @@ def _write_readme(output, rows):
         '',
         'A tiny training and validation set so that the demo training runs on a fresh clone with nothing to',
         'download. It is for trying the pipeline, not for results: real training uses DIV2K/DF2K sub-images.',
-        f'Made by `python scripts/make_demo_set.py` (seed {SEED}) from the photographs that scikit-image',
+        f'Made by `aidn prepare demo` (seed {SEED}) from the photographs that scikit-image',
         f'{skimage.__version__} ships in `skimage/data/`; running it again gives the same files.',
         '',
         '## Layout',
@@ -128,23 +130,10 @@ def _write_readme(output, rows):
     image_io.write_bytes(os.path.join(output, 'README.md'), '\n'.join(lines).encode('utf-8'))
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--output', default=os.path.join('datasets', 'demo'))
-    parser.add_argument('--overwrite', action='store_true', help='replace an existing demo set')
-    args = parser.parse_args()
-
-    import aidn_plugin  # noqa: F401  (compat layer before BasicSR)
-    from aidn_plugin.prepare import PrepareError
+def make_demo_set(output, overwrite=False):
+    """Build the demo set in ``output`` through a staging folder (nothing half-written); returns the number
+    of images written. An existing ``output`` is a PrepareError unless ``overwrite``."""
     from aidn_plugin.prepare.staging import staged_folder
-    try:
-        with staged_folder(args.output, args.overwrite) as staging:
-            rows = build(staging)
-    except PrepareError as error:
-        raise SystemExit(f'make_demo_set: error: {error}')
-    size = sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(args.output) for f in files)
-    print(f'wrote {len(rows)} images ({size / 2**20:.2f} MiB) to {args.output}')
-
-
-if __name__ == '__main__':
-    main()
+    with staged_folder(output, overwrite) as staging:
+        rows = build(staging)
+    return len(rows)
