@@ -1,4 +1,4 @@
-"""``aidn prepare subimages|lr|lmdb|edges``: training data in BasicSR's layouts.
+"""``aidn prepare subimages|lr|lmdb|edges|demo``: training data in BasicSR's layouts, and the demo set.
 
 Every step shows a progress bar, builds its output in a hidden staging folder that is renamed into place
 only when complete, and refuses an existing output unless ``--overwrite`` is given.
@@ -73,12 +73,20 @@ def add_parser(sub):
     _common(p)
     p.set_defaults(run=run_edges)
 
+    p = steps.add_parser('demo', help="the demo set from scikit-image's photographs (for train_AIDN_x4_demo)",
+                         description="Write the small demo training and validation set, made from the photographs "
+                                     "scikit-image ships, to OUTPUT (default datasets/demo, where "
+                                     "options/train_AIDN_x4_demo.yml reads it).")
+    p.add_argument('-o', '--output', default='datasets/demo', help='output folder; default datasets/demo')
+    p.add_argument('--overwrite', action='store_true', help='replace an existing output')
+    p.set_defaults(run=run_demo)
+
     parser.set_defaults(run=_missing_step, prepare_parser=parser)
 
 
 def _missing_step(args):
     args.prepare_parser.print_help()
-    raise UsageError('choose a step: subimages, lr, lmdb or edges')
+    raise UsageError('choose a step: subimages, lr, lmdb, edges or demo')
 
 
 def _user_errors():
@@ -136,4 +144,11 @@ def run_edges(args):
     from aidn_plugin.prepare.edge_maps import make_edges
     count = _guarded(make_edges, args.input, args.output, args.operator, args.workers, args.overwrite, progress=True)
     print(f'aidn prepare edges: {count} edge maps written to {args.output}')
+    return 0
+
+
+def run_demo(args):
+    from aidn_plugin.prepare.demo_set import make_demo_set
+    count = _guarded(make_demo_set, args.output, args.overwrite)
+    print(f'aidn prepare demo: {count} images written to {args.output}')
     return 0
