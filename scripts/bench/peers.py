@@ -18,9 +18,10 @@
 networks (SPAN, ECBSR) train with extra branches that collapse into one 3x3 convolution each at inference;
 their training-form parameter count is ``sum(p.numel())``.
 
-``register_safmn()`` registers spandrel's SAFMN class in BasicSR's ``ARCH_REGISTRY`` as ``SAFMN`` (keyword
-arguments ``dim``, ``n_blocks``, ``ffn_scale``, ``upscaling_factor``), so an option file can say
-``type: SAFMN``. Safe to call more than once.
+``register_peers()`` registers spandrel's SAFMN and SPAN classes in BasicSR's ``ARCH_REGISTRY`` as ``SAFMN``
+(keyword arguments ``dim``, ``n_blocks``, ``ffn_scale``, ``upscaling_factor``) and ``SPAN`` (``num_in_ch``,
+``num_out_ch``, ``feature_channels``, ``upscale``), so an option file can train them. Safe to call more than
+once.
 """
 import torch
 import torch.nn.functional as F
@@ -102,13 +103,14 @@ def training_params(model):
     return sum(p.numel() for p in model.parameters())
 
 
-def register_safmn():
-    """Register spandrel's SAFMN in BasicSR's ARCH_REGISTRY under the name ``SAFMN`` (idempotent)."""
+def register_peers():
+    """Register spandrel's SAFMN and SPAN in BasicSR's ARCH_REGISTRY under their class names (idempotent)."""
     from basicsr.utils.registry import ARCH_REGISTRY
     from spandrel.architectures.SAFMN import SAFMN
-    if 'SAFMN' not in ARCH_REGISTRY:
-        ARCH_REGISTRY.register(SAFMN)
-    return ARCH_REGISTRY.get('SAFMN')
+    from spandrel.architectures.SPAN import SPAN
+    for network in (SAFMN, SPAN):
+        if network.__name__ not in ARCH_REGISTRY:
+            ARCH_REGISTRY.register(network)
 
 
 @torch.no_grad()

@@ -84,6 +84,7 @@ NETWORKS = {
     'aidn': {'type': 'AIDN', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 32, 'num_block': 8, 'upscale': SCALE,
              'num_out': 3, 'attention': 'cca', 'edge_operator': 'sobel'},
     'safmn': {'type': 'SAFMN', 'dim': 36, 'n_blocks': 8, 'ffn_scale': 2.0, 'upscaling_factor': SCALE},
+    'span': {'type': 'SPAN', 'num_in_ch': 3, 'num_out_ch': 3, 'feature_channels': 48, 'upscale': SCALE},
 }
 # Ablation variants of AIDN: each changes one option of the default network (see the README's ablation).
 ABLATIONS = {
@@ -101,7 +102,7 @@ for _name, _change in dict(ABLATIONS, **EDGE_NETWORKS).items():
     NETWORKS[_name] = dict(NETWORKS['aidn'], **_change)
 for _name in LOSSES:
     NETWORKS[_name] = dict(NETWORKS['aidn'])
-LABELS = {'aidn': 'AIDN (C32 B8 K3)', 'safmn': 'SAFMN (dim 36, 8 blocks)',
+LABELS = {'aidn': 'AIDN (C32 B8 K3)', 'safmn': 'SAFMN (dim 36, 8 blocks)', 'span': 'SPAN (48 channels)',
           'aidn_noedge': 'AIDN without the edge input', 'aidn_plain': 'AIDN, plain 3x3 units',
           'aidn_onetap': 'AIDN, one tap (no multi-residual fusion)', 'aidn_noatt': 'AIDN without block attention',
           'aidn_edgegate': 'AIDN, edge gate in every block', 'aidn_edgeloss': 'AIDN, edge-weighted L1 loss'}

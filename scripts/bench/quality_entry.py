@@ -1,8 +1,9 @@
 """Entry script of the equal-budget quality benchmark: ``basicsr train|test`` with two additions.
 
-* ``SAFMN`` (spandrel's implementation) is registered in BasicSR's ARCH_REGISTRY (``peers.register_safmn``),
-  so an option file can train it: ``type: SAFMN`` with ``dim``, ``n_blocks``, ``ffn_scale``,
-  ``upscaling_factor``.
+* ``SAFMN`` and ``SPAN`` (spandrel's implementations) are registered in BasicSR's ARCH_REGISTRY
+  (``peers.register_peers``), so an option file can train them: ``type: SAFMN`` with ``dim``, ``n_blocks``,
+  ``ffn_scale``, ``upscaling_factor``; ``type: SPAN`` with ``num_in_ch``, ``num_out_ch``,
+  ``feature_channels``, ``upscale``.
 * ``MetricDumpModel``: AIDNModel (edge feeding for networks that take it, plain ``net(lq)`` otherwise) that,
   after each validation set, writes its mean metrics to ``<results_root>/metrics_<set>.json``, so the
   benchmark reads numbers rather than parsing logs.
@@ -20,7 +21,7 @@ from basicsr.utils.registry import MODEL_REGISTRY
 from scripts.bench import peers
 from scripts.bench.report_io import write_json_atomic
 
-peers.register_safmn()
+peers.register_peers()
 
 
 if 'MetricDumpModel' not in MODEL_REGISTRY:
