@@ -1,4 +1,4 @@
-"""Print the README's parameter / MAC table for AIDN x2, x3, x4, fused and unfused.
+"""Print the architecture page's parameter / MAC table for AIDN x2, x3, x4, fused and unfused.
 
 Counted with mmengine.analysis (aidn_plugin.archs.complexity.count_complexity) for a 1280x720 output, i.e. an
 input of 640x360 (x2), 426x240 (x3, output 1278x720) and 320x180 (x4).

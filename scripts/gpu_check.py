@@ -8,7 +8,7 @@ with no network. On a machine without CUDA it says so in one line and exits with
 installs anything. Steps, each recorded in the JSON (a failed step is recorded and the next ones still run):
 
 1. install: ``pip install --no-index --no-deps`` of every wheel in ``--wheels`` whose distribution is not
-   installed yet (the pure-Python dependencies, gathered beforehand: README "GPU check"), then the project itself with
+   installed yet (the pure-Python dependencies, gathered beforehand: docs/contributing.md, "GPU check"), then the project itself with
    ``pip install --no-index --no-deps --no-build-isolation -e .``. Should the editable install fail (a
    read-only environment, an old setuptools), the check goes on with the repository on ``PYTHONPATH`` and
    the commands run as ``python -m aidn_plugin.cli`` / ``python -m aidn_plugin.cli.aidn_cli``; the JSON says

@@ -1,9 +1,9 @@
-"""A side-by-side figure: bicubic | AIDN | HR crops, one row per image, for the README.
+"""A side-by-side figure: bicubic | AIDN | HR crops, one row per image, for the model-zoo page.
 
     python scripts/visual_comparison.py --weights aidn_plugin/zoo/weights/aidn_x4-XXXXXXXX.pth \
         --pair datasets/demo/val/HR/chelsea.png datasets/demo/val/LR_bicubic/X4/chelsea.png \
         --pair datasets/demo/val/HR/coffee.png datasets/demo/val/LR_bicubic/X4/coffee.png \
-        -o benchmarks/visual_x4.png
+        -o docs/assets/visual_x4.png
 
 Each crop (``--crop`` HR pixels square) is placed where the HR image has the most edge energy, so the figure
 shows detail rather than flat sky. Every panel is labelled with its Y-PSNR against the HR crop's full image

@@ -7,7 +7,7 @@ For a machine that cannot reach the package registries but has the project insta
 machine here): each named distribution's installed files, as its ``RECORD`` lists them, go into a
 ``NAME-VERSION-py3-none-any.whl`` with a fresh ``RECORD`` (sha256 of every file). Only pure-Python
 distributions (``Root-Is-Purelib: true``, tag ``py3-none-any``) are packed; anything else is refused in one
-line (gather those with ``pip download``, README "GPU check"). Installer-specific files (``INSTALLER``,
+line (gather those with ``pip download``, docs/contributing.md, "GPU check"). Installer-specific files (``INSTALLER``,
 ``REQUESTED``, ``direct_url.json``) and compiled ``__pycache__`` files are left out. Wheels are written through
 the package's atomic writer.
 

@@ -1,5 +1,7 @@
-"""The documentation a user reads: it cites only files of the repository, its links and module paths
-resolve, and the full-recipe option files train on the data the docs tell you how to prepare."""
+"""The documentation a user reads: a front-page README that points into the docs site, every page in the
+site's navigation, citing only files of the repository, links, anchors and module paths that resolve, a
+README snippet that BasicSR builds, and full-recipe option files that train on the data the docs tell you
+how to prepare."""
 import importlib
 import re
 from pathlib import Path
@@ -12,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 DOCS = [REPO / 'README.md'] + sorted((REPO / 'docs').glob('*.md'))
 # what users of the repository read: the docs, the package, the option files, the tests
 READ_BY_USERS = DOCS + sorted((REPO / 'aidn_plugin').rglob('*.py')) + sorted((REPO / 'options').glob('*.yml')) + \
-    sorted((REPO / 'tests').glob('*.py')) + [REPO / 'setup.cfg', REPO / 'pyproject.toml']
+    sorted((REPO / 'tests').glob('*.py')) + [REPO / 'setup.cfg', REPO / 'pyproject.toml', REPO / 'mkdocs.yml']
 # the notes and the data folder of the team that built the package, which users do not have (spelled in
 # pieces, so that this file does not name them either)
 TEAM_NOTES = (''.join(('DES', 'IGN', '.md')), '../' + 'sha' + 'red', '/wo' + 'rk/')
@@ -24,10 +26,39 @@ def test_cites_nothing_outside_the_repository(path):
     assert [note for note in TEAM_NOTES if note in text] == []
 
 
-def test_readme_points_at_the_docs():
+README_MAX_LINES = 250
+
+
+def test_readme_is_a_front_page_that_points_at_every_docs_page():
     readme = (REPO / 'README.md').read_text(encoding='utf-8')
-    for name in ('architecture', 'training', 'data'):
-        assert f'(docs/{name}.md)' in readme
+    assert len(readme.splitlines()) <= README_MAX_LINES
+    pages = sorted(p.name for p in (REPO / 'docs').glob('*.md'))
+    assert [name for name in pages if f'(docs/{name})' not in readme] == []
+
+
+def test_every_docs_page_is_in_the_site_navigation():
+    import yaml
+    config = yaml.safe_load((REPO / 'mkdocs.yml').read_text(encoding='utf-8'))
+    in_nav = sorted(next(iter(item.values())) for item in config['nav'])
+    assert in_nav == sorted(p.name for p in (REPO / 'docs').glob('*.md'))
+
+
+def test_the_readme_option_snippet_builds_in_basicsr():
+    from basicsr.archs import build_network
+    from basicsr.utils.registry import DATASET_REGISTRY, MODEL_REGISTRY
+    import yaml
+    readme = (REPO / 'README.md').read_text(encoding='utf-8')
+    snippet = yaml.safe_load(re.search(r'```yaml\n(.*?)```', readme, re.S).group(1))
+    MODEL_REGISTRY.get(snippet['model_type'])
+    DATASET_REGISTRY.get(snippet['datasets']['train']['type'])
+    assert build_network(dict(snippet['network_g'])).upscale == snippet['scale']
+
+
+def _slug(heading):
+    """The anchor MkDocs (Python-Markdown's toc) gives a heading: word characters, spaces and hyphens kept,
+    lower case, every run of spaces and hyphens one hyphen."""
+    text = re.sub(r'[^\w\s-]', '', heading.replace('`', '')).strip().lower()
+    return re.sub(r'[-\s]+', '-', text)
 
 
 @pytest.mark.parametrize('path', DOCS, ids=lambda p: p.name)
@@ -43,7 +74,7 @@ def test_relative_links_resolve(path):
             broken.append(target)
         elif anchor and resolved.suffix == '.md':
             headings = re.findall(r'^#+ (.+)$', resolved.read_text(encoding='utf-8'), re.M)
-            slugs = {re.sub(r'[^\w\- ]', '', h).strip().lower().replace(' ', '-') for h in headings}
+            slugs = {_slug(h) for h in headings}
             if anchor not in slugs:
                 broken.append(target)
     assert broken == []
@@ -89,8 +120,7 @@ def test_module_paths_in_the_docs_exist(path):
 def test_full_recipe_option_files_train_on_the_data_the_docs_prepare():
     """DF2K everywhere: the option files read what the commands of docs/training.md write."""
     training = (REPO / 'docs' / 'training.md').read_text(encoding='utf-8')
-    readme = (REPO / 'README.md').read_text(encoding='utf-8')
-    assert 'DF2K sub-images in LMDB' in readme
+    assert 'DF2K sub-images in LMDB' in training
     for scale in (2, 3, 4):
         opt = load_option_file(REPO / 'options' / f'train_AIDN_x{scale}.yml')
         train = opt['datasets']['train']

@@ -1,9 +1,10 @@
 """Every published figure agrees with the committed file a script wrote it from.
 
 The zoo table's Y-PSNR (``aidn_plugin/zoo/weights/published.json``) against the ``basicsr test`` runs of
-``scripts/bench/zoo_eval.py`` (``benchmarks/zoo_eval/<name>.json``), and the README's tables against those
-files and against the benchmark reports (``benchmarks/speed.json``, ``quality.json``, ``ablation.json``,
-``edges.json``, ``weights_campaign/warmstart_x4.json``). Only committed files are read: no data set is needed.
+``scripts/bench/zoo_eval.py`` (``benchmarks/zoo_eval/<name>.json``); the README's and the docs' tables against
+those files, against the benchmark reports (``benchmarks/speed.json``, ``quality.json``, ``ablation.json``,
+``edges.json``) and against the weights campaign's logs (``benchmarks/weights_campaign/``). Only committed
+files are read: no data set is needed.
 """
 import json
 import re
@@ -14,20 +15,23 @@ import pytest
 from aidn_plugin.zoo.registry import ZOO
 
 REPO = Path(__file__).resolve().parent.parent
-README = (REPO / 'README.md').read_text(encoding='utf-8')
+PAGES = {'README': REPO / 'README.md', 'model-zoo': REPO / 'docs' / 'model-zoo.md',
+         'benchmarks': REPO / 'docs' / 'benchmarks.md'}
 
 
 def _json(relative):
     return json.loads((REPO / relative).read_text(encoding='utf-8'))
 
 
-def _section(title):
-    """The README text from the heading ``title`` to the next heading of the same or a higher level."""
-    match = re.search(rf'^(#+) {re.escape(title)}\s*$', README, flags=re.M)
-    assert match, f'README has no section {title!r}'
+def _section(page, title):
+    """The text of ``page`` (a key of PAGES) from the heading ``title`` to the next heading of the same or a
+    higher level."""
+    text = PAGES[page].read_text(encoding='utf-8')
+    match = re.search(rf'^(#+) {re.escape(title)}\s*$', text, flags=re.M)
+    assert match, f'{page} has no section {title!r}'
     level = len(match.group(1))
-    end = re.search(rf'^#{{1,{level}}} ', README[match.end():], flags=re.M)
-    return README[match.end():match.end() + end.start()] if end else README[match.end():]
+    end = re.search(rf'^#{{1,{level}}} ', text[match.end():], flags=re.M)
+    return text[match.end():match.end() + end.start()] if end else text[match.end():]
 
 
 def _rows(text):
@@ -54,19 +58,20 @@ def test_zoo_entry_matches_its_basicsr_test_run(name):
     assert evidence['meta']['date'] and evidence['meta']['cpu']
 
 
-def test_readme_zoo_table_matches_the_evidence():
-    rows = {r[0].strip('`'): r for r in _rows(_section('Model zoo')) if r[0].startswith('`aidn_')}
-    assert set(rows) == set(ZOO), 'the README zoo table lists other names than the zoo'
+@pytest.mark.parametrize('page, section', [('README', 'Model zoo'), ('model-zoo', 'Named weights')])
+def test_zoo_tables_match_the_evidence(page, section):
+    rows = {r[0].strip('`'): r for r in _rows(_section(page, section)) if r[0].startswith('`aidn_')}
+    assert set(rows) == set(ZOO), f'the {page} zoo table lists other names than the zoo'
     for name, row in rows.items():
         sets = _json(ZOO[name].evidence)['sets']
-        header = _rows(_section('Model zoo'))[0]
+        header = _rows(_section(page, section))[0]
         for set_name in ('Set5', 'Set14', 'B100'):
             cell = row[header.index(set_name)]
             assert _numbers(cell)[0] == round(sets[set_name]['psnr'], 2), (name, set_name, cell)
 
 
-def test_readme_trained_weights_table_matches_the_evidence():
-    table = _rows(_section('Trained weights'))
+def test_trained_weights_table_matches_the_evidence():
+    table = _rows(_section('model-zoo', 'Trained weights'))
     header = table[0]
     seen = set()
     for row in table:
@@ -96,28 +101,42 @@ def _tables(markdown_text):
     return tables
 
 
-@pytest.mark.parametrize('section, report_file, module, which', [
-    # the speed report's first table (the profile of AIDN's operators is left to benchmarks/speed.md)
-    ('Speed, memory, training step (x4, 320x180 -> 1280x720, CPU)', 'benchmarks/speed.json', 'scripts.bench.speed',
-     slice(0, 1)),
-    # every table of the quality reports: means, differences with their verdicts, every seed, targets
-    ('Quality under an equal budget (x4)', 'benchmarks/quality.json', 'scripts.bench.quality', slice(None)),
-    ('Quality under an equal budget (x4)', 'benchmarks/quality_12k.json', 'scripts.bench.quality', slice(None)),
-    ("Ablation of AIDN's parts", 'benchmarks/ablation.json', 'scripts.bench.quality', slice(None)),
-    ('Edge designs', 'benchmarks/edges.json', 'scripts.bench.quality', slice(None)),
-    # the weights campaign's warm-start check: both arms and their difference
-    ('Weights campaign: more iterations, x3 and x4 warm-started from x2', 'benchmarks/weights_campaign/warmstart_x4.json',
-     'scripts.weights_campaign.warmstart', slice(None)),
-])
-def test_readme_benchmark_table_is_the_reports_table(section, report_file, module, which):
-    """The README shows the benchmark's own table, regenerated here from the committed report: a figure
-    edited by hand, or a report re-run without updating the README, fails."""
+def _report_table(module, report_file):
     import importlib
-    bench = importlib.import_module(module)
-    expected = [line for table in _tables(bench.markdown(_json(report_file)))[which] for line in table]
-    shown = _section(section).splitlines()
-    missing = [line for line in expected if line not in shown]
-    assert not missing, f'README {section!r} differs from {report_file}: {missing[:2]}'
+    return importlib.import_module(module).markdown(_json(report_file))
+
+
+def _campaign_table(_module, _report_file):
+    from scripts.bench import campaign
+    return campaign.markdown_table(campaign.read_logs())
+
+
+def _warmstart_table(_module, report_file):
+    from scripts.bench import campaign
+    return campaign.warmstart_markdown(_json(report_file))
+
+
+@pytest.mark.parametrize('page, section, render, report_file, which', [
+    # the speed report's first table (the profile of AIDN's operators is left to benchmarks/speed.md)
+    ('benchmarks', 'Speed, memory and training step', _report_table, 'benchmarks/speed.json', slice(0, 1)),
+    # every table of the quality reports: means, differences with their verdicts, every seed, targets
+    ('benchmarks', 'Quality under an equal budget (x4)', _report_table, 'benchmarks/quality.json', slice(None)),
+    ('benchmarks', 'Quality under an equal budget (x4)', _report_table, 'benchmarks/quality_12k.json', slice(None)),
+    ('benchmarks', "Ablation of AIDN's parts", _report_table, 'benchmarks/ablation.json', slice(None)),
+    ('benchmarks', 'Edge designs', _report_table, 'benchmarks/edges.json', slice(None)),
+    # the weights campaign: every chunk of every scale, and the warm-start check's arms and difference
+    ('model-zoo', 'How the weights were trained', _campaign_table, None, slice(None)),
+    ('model-zoo', 'How the weights were trained', _warmstart_table, 'benchmarks/weights_campaign/warmstart_x4.json',
+     slice(None)),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_docs_table_is_the_reports_table(page, section, render, report_file, which):
+    """The docs show the benchmark's own table, regenerated here from the committed file: a figure edited by
+    hand, or a report re-run without updating the docs, fails."""
+    module = 'scripts.bench.speed' if report_file == 'benchmarks/speed.json' else 'scripts.bench.quality'
+    expected = [line for table in _tables(render(module, report_file))[which] for line in table]
+    shown = [line.strip() for line in _section(page, section).splitlines()]
+    missing = [line for line in expected if line.strip() not in shown]
+    assert expected and not missing, f'{page} {section!r} differs from {report_file}: {missing[:2]}'
 
 
 def test_warm_start_report_verdict_follows_its_differences():

@@ -90,7 +90,7 @@ def test_measuring_functions_run_on_the_cpu(gpu_check):
 @pytest.mark.slow
 def test_cpu_rehearsal_of_the_quick_steps(tmp_path):
     # the real script end to end on the CPU at toy sizes (upscale through the real aidn command, latency,
-    # training step); the trainings' rehearsal takes minutes here: run it by hand (README "GPU check")
+    # training step); the trainings' rehearsal takes minutes here: run it by hand (docs/contributing.md, "GPU check")
     out = tmp_path / 'out'
     result = run([sys.executable, str(SCRIPT), '--rehearse-on-cpu', '--only', 'upscale,latency,train_step',
                   '--repeats', '1', '--warmup', '0', '--step-batch', '1', '--out', str(out)], timeout=300)
@@ -101,10 +101,10 @@ def test_cpu_rehearsal_of_the_quick_steps(tmp_path):
     assert (out / 'gpu_check.log').read_text().rstrip().endswith('every step passed')
 
 
-def test_readme_documents_the_one_command():
-    readme = (ROOT / 'README.md').read_text()
-    assert 'python3 scripts/gpu_check.py' in readme
-    assert 'pip download' in readme and '--no-index' in readme
+def test_the_docs_document_the_one_command():
+    page = (ROOT / 'docs' / 'contributing.md').read_text()
+    assert 'python3 scripts/gpu_check.py' in page
+    assert 'pip download' in page and '--no-index' in page
 
 
 def test_wheels_from_installed_packs_pure_python_only(tmp_path):

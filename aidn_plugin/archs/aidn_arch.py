@@ -1,6 +1,6 @@
-"""AIDN: Asymmetric Information Distillation Network (our reconstruction, see README "Architecture").
+"""AIDN: Asymmetric Information Distillation Network (our reconstruction, see docs/architecture.md).
 
-Data flow (README "Architecture" and docs/architecture.md):
+Data flow (docs/architecture.md):
     LR image x and its edge image e
       -> dual-input shallow features (conv3x3 on x, conv3x3 on e, 1x1 fuse to C channels)
       -> N asymmetric information distillation blocks (AIDB)

@@ -5,7 +5,7 @@
 * ``python -m scripts.bench.loader``: data-loader throughput against the training step;
 * ``python -m scripts.bench.upscale``: whole ``aidn upscale`` runs at several image sizes;
 * ``python -m scripts.bench.bicubic``: the bicubic baseline of a test set;
-* ``python -m scripts.bench.plot``: the README figure from the JSON results;
+* ``python -m scripts.bench.plot``: the benchmarks page's figure from the JSON results;
 * ``python -m scripts.bench.amp_demo``: bf16 AMP against fp32 on the CPU (the demo training, inference speed and Y-PSNR);
 * ``python -m scripts.bench.cpu_paths``: variants of AIDN's CPU inference paths (ONNX Runtime int8 weight types, the network before the inference pass), timed against SAFMN;
 * ``python -m scripts.bench.int8_quality``: the Y-PSNR change of the int8 ONNX export against fp32 on the test sets;

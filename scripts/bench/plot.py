@@ -1,6 +1,6 @@
-"""The README figure: latency and Y-PSNR of AIDN and its peers against parameters, from the benchmark JSONs.
+"""The benchmarks page's figure: latency and Y-PSNR of AIDN and its peers against parameters, from the benchmark JSONs.
 
-    python -m scripts.bench.plot                     # benchmarks/speed.json (+ quality.json) -> benchmarks/benchmarks.png
+    python -m scripts.bench.plot                     # benchmarks/speed.json (+ quality.json) -> docs/assets/benchmarks.png
     python -m scripts.bench.plot --speed S.json --quality Q.json -o fig.png
 
 Panels: (1) CPU latency (ratio to SAFMN, same run) against parameters, every network of the speed run;
@@ -8,7 +8,7 @@ with a quality JSON also (2) Y-PSNR against parameters and (3) Y-PSNR against la
 trained under the equal budget and bicubic, one marker per test set.
 
 Options: ``--speed`` (default benchmarks/speed.json), ``--quality`` (default benchmarks/quality.json, used
-when it exists; ``--no-quality`` ignores it), ``-o/--output`` (default benchmarks/benchmarks.png),
+when it exists; ``--no-quality`` ignores it), ``-o/--output`` (default docs/assets/benchmarks.png),
 ``--dpi`` (120). The PNG is written atomically.
 """
 import json
@@ -122,7 +122,7 @@ def main(argv=None):
     parser.add_argument('--speed', default=os.path.join(REPO, 'benchmarks', 'speed.json'))
     parser.add_argument('--quality', default=os.path.join(REPO, 'benchmarks', 'quality.json'))
     parser.add_argument('--no-quality', action='store_true')
-    parser.add_argument('-o', '--output', default=os.path.join(REPO, 'benchmarks', 'benchmarks.png'))
+    parser.add_argument('-o', '--output', default=os.path.join(REPO, 'docs', 'assets', 'benchmarks.png'))
     parser.add_argument('--dpi', type=int, default=120)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:

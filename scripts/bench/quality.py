@@ -73,7 +73,7 @@ import time
 
 import yaml
 
-# markdown is re-exported: the README's tables are checked against quality.markdown(report)
+# markdown is re-exported: the docs' tables are checked against quality.markdown(report)
 from scripts.bench import carry
 from scripts.bench.quality_report import SCALE, compare, markdown, summarize_cells  # noqa: F401
 from scripts.bench.report_io import machine_info, write_json_atomic, write_text_atomic
@@ -86,7 +86,7 @@ NETWORKS = {
     'safmn': {'type': 'SAFMN', 'dim': 36, 'n_blocks': 8, 'ffn_scale': 2.0, 'upscaling_factor': SCALE},
     'span': {'type': 'SPAN', 'num_in_ch': 3, 'num_out_ch': 3, 'feature_channels': 48, 'upscale': SCALE},
 }
-# Ablation variants of AIDN: each changes one option of the default network (see the README's ablation).
+# Ablation variants of AIDN: each changes one option of the default network (see the benchmarks page's ablation).
 ABLATIONS = {
     'aidn_noedge': {'edge_input': False},
     'aidn_plain': {'asymmetric': False},

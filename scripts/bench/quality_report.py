@@ -1,7 +1,7 @@
 """The tables of the equal-budget quality campaign: per network the mean, standard deviation and range over
 seeds, each network's difference to AIDN with a verdict on the noise, and the issues' targets.
 
-Used by ``scripts.bench.quality`` (which runs the cells) and by the tests that check the README's tables
+Used by ``scripts.bench.quality`` (which runs the cells) and by the tests that check the docs' tables
 against the committed reports. A difference is called *beyond the spread* when its size exceeds the larger of
 the two networks' seed ranges (highest minus lowest Y-PSNR over their seeds): a gap no reshuffle of the
 seeds seen so far could close. With one seed on either side no verdict is given.

@@ -1,6 +1,6 @@
 """Speed and complexity of AIDN against its peers on the CPU, every figure also as a ratio to SAFMN.
 
-    python -m scripts.bench.speed                          # the README run: all peers, 1 and 2 threads
+    python -m scripts.bench.speed                          # the benchmarks page's run: all peers, 1 and 2 threads
     python -m scripts.bench.speed --threads 2 --repeats 9 --out-dir /tmp/bench
 
 For each network of ``scripts/bench/peers.py`` (AIDN unfused and fused, SAFMN, SPAN, ECBSR, SRVGGNetCompact,

@@ -9,7 +9,7 @@ cached; never downloads), builds the network it holds (``aidn_spec.resolve_arch`
 ``arch``), runs the real ``basicsr test`` (through ``scripts.bench.quality_entry``) on ``<test-root>/<set>/HR``
 against ``LR_bicubic/X<scale>/<name>x<scale>.png``, Y-channel PSNR/SSIM, border crop = scale, and writes
 ``<out-dir>/<name>.json``: the file name and its sha256, the per-set PSNR/SSIM and image counts, the command,
-date, machine and thread count. ``tests/test_evidence.py`` checks the zoo table and the README against
+date, machine and thread count. ``tests/test_evidence.py`` checks the zoo tables in the README and the docs against
 these files.
 
 Options: ``--names`` (default: every entry), ``--test-root`` (default ``datasets`` inside the repository,
