@@ -2,13 +2,20 @@
 
 Inputs are files, folders (their images) and glob patterns. ``-o`` is a folder (created when missing;
 outputs keep the input file names, ``--ext`` changes the format), or a file name with an image extension
-when there is exactly one input. Existing outputs are kept unless ``--force``. Every input is tried: a
-missing, unreadable or non-image input is reported on one line, the others are still written, and the
-exit code is 1 when anything failed.
+when there is exactly one input. A GIF (256 colours at most) is written as PNG, and the line says so.
+Existing outputs are kept unless ``--force``.
+
+Before any work every input is checked (:mod:`aidn_plugin.cli.upscale_checks`): its header's declared size
+against the decoder's limits, its frame count (animations and multi-page files are refused), what the
+output format can hold, and the memory it needs against ``--max-memory``. PNG and TIFF outputs are
+written row by row as the tiles finish, so their memory does not grow with the image's height; other
+formats are assembled whole. Every input is tried: a missing, unreadable, refused or non-image input is
+reported on one line, the others are still written. Exit codes: 0 all written; 1 one input or more failed
+(each named on its own line); 2 a usage error (bad option, no input at all), nothing written.
 
 ``--backend onnxruntime`` runs the model in ONNX Runtime on the CPU through the same tiling (exported to a
 temporary file first), and ``--onnx FILE`` runs a file of ``aidn export onnx`` (fp32 or ``--int8``) there
-(:mod:`aidn_plugin.inference.ort_runtime`).
+(:mod:`aidn_plugin.inference.ort_runtime`). Details: docs/large-images.md.
 """
 import os
 import sys
@@ -25,8 +32,11 @@ BACKENDS = ('torch', 'onnxruntime')
 
 def add_parser(sub):
     parser = sub.add_parser('upscale', help='upscale images (files, folders, globs), tiled',
-                            description='Upscale images with AIDN. Large images are processed in tiles, so '
-                            'memory does not grow with the image size.')
+                            description='Upscale images with AIDN. Large images are processed in tiles and PNG / '
+                            'TIFF outputs are written row by row, so memory does not grow with the image height. '
+                            'Every input is checked first (declared size, frames, memory); a refused or bad input '
+                            'is named on one line and the others are still written. Exit code 0: all written; '
+                            '1: some input failed; 2: usage error.')
     parser.add_argument('inputs', nargs='+', metavar='INPUT', help='image files, folders or glob patterns')
     parser.add_argument('-o', '--output', required=True, metavar='OUT',
                         help='output folder (created if missing), or an output file for a single input')
@@ -53,10 +63,25 @@ def add_parser(sub):
                         help='run this exported ONNX file in onnxruntime (implies --backend onnxruntime; '
                         'instead of -m/--weights)')
     parser.add_argument('--ext', default=None, metavar='EXT',
-                        help='output format for folder output, e.g. png (default: the input\'s)')
+                        help='output format for folder output, e.g. png (default: the input\'s; GIF inputs are '
+                        'written as PNG)')
+    parser.add_argument('--max-memory', type=_size, default=None, metavar='SIZE',
+                        help='refuse, before any work, an image that would hold more than SIZE (e.g. 512M, 4G) '
+                        'while upscaled: its decoded input plus a few rows of output (PNG, TIFF: written row by '
+                        'row) or the whole output (other formats); default: the memory available at the start')
     parser.add_argument('--force', action='store_true', help='overwrite existing output files')
     parser.add_argument('-q', '--quiet', action='store_true', help='no progress bar and no per-file lines')
     parser.set_defaults(run=run)
+
+
+def _size(text):
+    import argparse
+
+    from aidn_plugin.utils.memory import parse_size
+    try:
+        return parse_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def pick_device(name, half):
@@ -148,53 +173,87 @@ def _export_for_onnxruntime(args):
 
 
 def plan_outputs(files, output, ext):
-    """Map each input to its output path. Returns (pairs, errors)."""
-    from aidn_plugin.utils.image_files import IMAGE_EXTENSIONS, is_image_name
+    """Map each input to its output path. Returns (pairs, errors, notes): (input, output) pairs, one message
+    per input that cannot have an output, and a note per output whose format differs from its input's
+    (a GIF written as PNG)."""
+    from aidn_plugin.utils.image_files import IMAGE_EXTENSIONS, PALETTE_EXTENSIONS, is_image_name, output_extension
     if ext is not None:
         ext = ext.lower() if ext.startswith('.') else '.' + ext.lower()
         if ext not in IMAGE_EXTENSIONS:
             raise UsageError(f'--ext {ext}: expected one of {", ".join(IMAGE_EXTENSIONS)}')
+    if os.path.splitext(output)[1].lower() in PALETTE_EXTENSIONS and not os.path.isdir(output):
+        raise UsageError(f'-o {output}: GIF holds at most 256 colours, too few for an upscaled image; name a '
+                         '.png or .tif file')
     if is_image_name(output) and not os.path.isdir(output):
         if len(files) != 1:
             raise UsageError(f'-o {output}: an output file name takes exactly one input, got {len(files)}; '
                              'give a folder for several')
         if ext is not None:
             raise UsageError('--ext applies to folder output only; name the output file with its extension')
-        return [(files[0], output)], []
+        return [(files[0], output)], [], {}
     if os.path.exists(output) and not os.path.isdir(output):
         raise UsageError(f'-o {output}: exists and is not a folder')
-    pairs, errors, claimed = [], [], {}
+    pairs, errors, claimed, notes = [], [], {}, {}
     for path in files:
-        stem, own_ext = os.path.splitext(os.path.basename(path))
-        target = os.path.join(output, stem + (ext or own_ext.lower()))
+        stem = os.path.splitext(os.path.basename(path))[0]
+        own_ext, note = output_extension(path)
+        target = os.path.join(output, stem + (ext or own_ext))
         if target in claimed:
             errors.append(f'{path}: would write {target}, the output of {claimed[target]}; rename one of them')
             continue
         claimed[target] = path
         pairs.append((path, target))
-    return pairs, errors
+        if note and not ext:
+            notes[target] = note
+    return pairs, errors, notes
 
 
 def _upscale_one(model, source, target, args, show_progress):
     from tqdm import tqdm
 
-    from aidn_plugin.utils.image_files import read_image, write_image
-    from aidn_plugin.inference.tiling import tile_count, upscale_image
+    from aidn_plugin.utils.image_files import read_image, write_strips
+    from aidn_plugin.inference.tiling import tile_count, upscale_rows
     if os.path.exists(target):
         if not args.force:
             raise ValueError(f'{target} exists (use --force to overwrite)')
         if os.path.samefile(source, target):
             raise ValueError(f'output {target} is the input file itself; choose another -o')
     image = read_image(source)
-    os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
     height, width = image.shape[:2]
+    scale = model.upscale
     start = time.perf_counter()
-    with tqdm(total=tile_count(height, width, args.tile, args.tile_overlap), unit='tile', leave=False,
+    # the bar appears for an image that takes more than 2 s, on a terminal
+    with tqdm(total=tile_count(height, width, args.tile, args.tile_overlap), unit='tile', leave=False, delay=2,
               desc=os.path.basename(source), disable=None if show_progress else True) as bar:
         with _autocast(args.precision, next(model.parameters()).device.type):
-            result = upscale_image(model, image, args.tile, args.tile_overlap, progress=bar.update)
-    write_image(target, result)
+            # rows are encoded as each row of tiles finishes (PNG, TIFF), into a temporary file renamed
+            # into place at the end: an error or an interruption leaves no partial output
+            strips = upscale_rows(model, image, args.tile, args.tile_overlap, progress=bar.update)
+            write_strips(target, strips, width * scale, height * scale, image.shape[2] if image.ndim == 3 else 1,
+                         image.dtype)
     return width, height, time.perf_counter() - start
+
+
+def _checked(pairs, check, failed):
+    """The pairs ``check(source, target)`` passes; a one-line error for each other one. Returns (kept, failed)."""
+    kept = []
+    for source, target in pairs:
+        try:
+            check(source, target)
+        except ValueError as error:  # ImageError is one
+            _report(source, target, error)
+            failed += 1
+            continue
+        kept.append((source, target))
+    return kept, failed
+
+
+def _report(source, target, error):
+    message = ' '.join(str(error).split())
+    if 'out of memory' in message:
+        message += ' (try a smaller --tile)'
+    prefix = '' if message.startswith(source) or message.startswith(target) else f'{source}: '
+    print(f'{PROG}: error: {prefix}{message}', file=sys.stderr)
 
 
 def _autocast(precision, device_type):
@@ -206,7 +265,9 @@ def _autocast(precision, device_type):
 
 
 def run(args):
+    from aidn_plugin.cli import upscale_checks
     from aidn_plugin.utils.image_files import collect_inputs
+    from aidn_plugin.utils.memory import available_bytes, format_bytes
     from aidn_plugin.inference.tile_plan import check_tiling
     try:
         check_tiling(args.tile, args.tile_overlap)
@@ -221,33 +282,47 @@ def run(args):
         print(f'{PROG}: error: {message}', file=sys.stderr)
     if not files:
         raise UsageError('no input images to upscale')
-    pairs, plan_errors = plan_outputs(files, args.output, args.ext)
+    pairs, plan_errors, notes = plan_outputs(files, args.output, args.ext)
     for message in plan_errors:
         print(f'{PROG}: error: {message}', file=sys.stderr)
     failed = len(errors) + len(plan_errors)
 
-    if backend == 'onnxruntime':
-        model = load_onnxruntime_model(args)
-    else:
-        model = load_model_from_args(args, fuse=not args.unfused, device=device, scale=args.scale,
-                                     progress=not args.quiet)
+    # check before work: every header (declared size, frames), before the model is even loaded
+    headers = {}
 
+    def check_input(source, _):
+        headers[source] = upscale_checks.check_input(source)
+
+    pairs, failed = _checked(pairs, check_input, failed)
     written = 0
+    if pairs:
+        if backend == 'onnxruntime':
+            model = load_onnxruntime_model(args)
+        else:
+            model = load_model_from_args(args, fuse=not args.unfused, device=device, scale=args.scale,
+                                         progress=not args.quiet)
+        scale = model.upscale
+        limit = args.max_memory if args.max_memory is not None else available_bytes()
+        flag_text = (f'--max-memory {format_bytes(limit)}' if args.max_memory is not None
+                     else f'the {format_bytes(limit or 0)} available (--max-memory)')
+
+        def check_output(source, target):
+            upscale_checks.check_output(target, headers[source], scale)
+            upscale_checks.check_memory(source, target, headers[source], scale, args.tile, args.tile_overlap,
+                                        limit, flag_text)
+
+        pairs, failed = _checked(pairs, check_output, failed)
     for source, target in pairs:
         try:
             width, height, seconds = _upscale_one(model, source, target, args, not args.quiet)
-        except (ValueError, OSError, RuntimeError) as error:  # one bad input must not stop the others
-            message = ' '.join(str(error).split())
-            if 'out of memory' in message:
-                message += ' (try a smaller --tile)'
-            prefix = '' if message.startswith(source) or message.startswith(target) else f'{source}: '
-            print(f'{PROG}: error: {prefix}{message}', file=sys.stderr)
+        except (ValueError, OSError, RuntimeError, MemoryError) as error:  # one bad input must not stop the others
+            _report(source, target, error)
             failed += 1
             continue
         written += 1
         if not args.quiet:
-            scale = model.upscale
-            print(f'{source} -> {target} ({width}x{height} -> {width * scale}x{height * scale}, {seconds:.1f} s)')
+            note = f'; {notes[target]}' if target in notes else ''
+            print(f'{source} -> {target} ({width}x{height} -> {width * scale}x{height * scale}, {seconds:.1f} s{note})')
     if failed:
         print(f'{PROG}: {written} written, {failed} failed', file=sys.stderr)
         return 1

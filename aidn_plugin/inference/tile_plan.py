@@ -41,3 +41,38 @@ def tile_windows(length, tile, overlap):
 def tile_count(height, width, tile=DEFAULT_TILE, overlap=DEFAULT_OVERLAP):
     """Number of network passes for an LR image of ``height`` x ``width``."""
     return len(tile_windows(height, tile, overlap)) * len(tile_windows(width, tile, overlap))
+
+
+def strip_height(height, tile=DEFAULT_TILE, overlap=DEFAULT_OVERLAP):
+    """LR rows in the tallest row of tiles' cores: the output is produced ``scale`` times that many rows at a
+    time (``tiling.upscale_rows``)."""
+    return max(end - start for _, _, start, end in tile_windows(height, tile, overlap))
+
+
+# what a streamed strip costs beyond its own rows: the channel-reordered and the filtered copy the PNG / TIFF
+# writer makes, and one being pasted while the last is encoded (peak RSS measured, benchmarks/upscale_memory.md)
+STRIP_COPIES = 4
+# a format encoded from the whole image holds the image and its encoded bytes (at most as large, BMP / PPM)
+WHOLE_COPIES = 2
+
+
+def held_bytes(height, width, channels, sample_bytes, scale, tile=DEFAULT_TILE, overlap=DEFAULT_OVERLAP,
+               streamed=True):
+    """Bytes ``aidn upscale`` holds for one image beyond its fixed cost (interpreter, torch, the model, one
+    tile's activations): the decoded input, plus either a few strips of output rows (``streamed``: PNG and
+    TIFF are written as the rows of tiles finish) or the whole output and its encoding (other formats).
+
+    Args:
+        height (int), width (int): the input size in pixels.
+        channels (int): 1, 3 or 4 (as decoded).
+        sample_bytes (int): 1 (8-bit) or 2 (16-bit).
+        scale (int): the upscale factor.
+        tile (int), overlap (int): the tiling (0 = the whole image as one tile).
+        streamed (bool): the output format is written row by row.
+    """
+    pixel = channels * sample_bytes
+    if streamed:
+        output = STRIP_COPIES * strip_height(height, tile, overlap) * scale * width * scale * pixel
+    else:
+        output = WHOLE_COPIES * height * scale * width * scale * pixel
+    return height * width * pixel + output

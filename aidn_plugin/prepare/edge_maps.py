@@ -12,7 +12,7 @@ from aidn_plugin.edges import EDGE_OPERATORS, encode_edge_png
 from aidn_plugin.utils import image_io
 from aidn_plugin.prepare import PrepareError
 from aidn_plugin.prepare.parallel import run_parallel
-from aidn_plugin.prepare.staging import check_distinct, check_input_folder, default_workers, staged_folder
+from aidn_plugin.prepare.staging import check_distinct, check_images, check_input_folder, default_workers, staged_folder
 from aidn_plugin.prepare.subimages import _check_unique_stems
 
 def edge_png(bgr, operator='sobel'):
@@ -56,6 +56,7 @@ def make_edges(input_dir, output_dir, operator='sobel', workers=None, overwrite=
     if not names:
         raise PrepareError(f'{input_dir}: no images found')
     _check_unique_stems(input_dir, names)
+    check_images(input_dir, names)
     workers = default_workers() if workers is None else workers
     with staged_folder(output_dir, overwrite) as staging:
         job = functools.partial(_edge_one, input_dir=input_dir, output_dir=staging, operator=operator)

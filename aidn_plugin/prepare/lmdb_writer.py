@@ -16,7 +16,7 @@ from aidn_plugin.utils import image_io
 from aidn_plugin.utils.meta_info import format_line
 from aidn_plugin.prepare import PrepareError
 from aidn_plugin.prepare.parallel import run_parallel
-from aidn_plugin.prepare.staging import check_distinct, check_input_folder, default_workers, staged_folder
+from aidn_plugin.prepare.staging import check_distinct, check_images, check_input_folder, default_workers, staged_folder
 from aidn_plugin.prepare.subimages import _check_unique_stems
 
 _COMMIT_EVERY = 1000  # entries per write transaction
@@ -62,6 +62,7 @@ def make_lmdb(input_dir, lmdb_path, compress_level=1, workers=None, overwrite=Fa
     _check_unique_stems(input_dir, names)
     for name in names:
         check_key(input_dir, name)
+    check_images(input_dir, names)
     names.sort(key=lambda n: os.path.splitext(n)[0])
     workers = default_workers() if workers is None else workers
     # Start from the input size; grow the map whenever it fills (PNG of a JPEG source is larger).

@@ -13,8 +13,8 @@ from aidn_plugin.utils import image_io
 from aidn_plugin.prepare import PrepareError
 from aidn_plugin.utils.bicubic import bicubic_downscale, mod_crop
 from aidn_plugin.prepare.parallel import run_parallel
-from aidn_plugin.prepare.staging import (check_distinct, check_input_folder, check_new_output, default_workers,
-                                         staged_folder)
+from aidn_plugin.prepare.staging import (check_distinct, check_images, check_input_folder, check_new_output,
+                                         default_workers, staged_folder)
 from aidn_plugin.prepare.subimages import _check_unique_stems
 
 
@@ -53,6 +53,7 @@ def make_lr(input_dir, output_root, scales=(4, ), filename_tmpl='{}', workers=No
     if not names:
         raise PrepareError(f'{input_dir}: no images found')
     _check_unique_stems(input_dir, names)
+    check_images(input_dir, names)
     targets = [os.path.join(output_root, f'X{s}') for s in scales]
     for target in targets:  # refuse before any work, not after the first scale
         check_distinct(input_dir, target)

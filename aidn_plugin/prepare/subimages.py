@@ -9,7 +9,7 @@ import os
 from aidn_plugin.utils import image_io
 from aidn_plugin.prepare import PrepareError
 from aidn_plugin.prepare.parallel import run_parallel
-from aidn_plugin.prepare.staging import check_distinct, check_input_folder, default_workers, staged_folder
+from aidn_plugin.prepare.staging import check_distinct, check_images, check_input_folder, default_workers, staged_folder
 
 
 def crop_starts(length, crop_size, step, thresh_size=0):
@@ -62,6 +62,7 @@ def extract_subimages(input_dir, output_dir, crop_size=480, step=240, thresh_siz
     if not names:
         raise PrepareError(f'{input_dir}: no images found')
     _check_unique_stems(input_dir, names)
+    check_images(input_dir, names)
     workers = default_workers() if workers is None else workers
     crops, skipped = 0, []
     with staged_folder(output_dir, overwrite) as staging:

@@ -8,7 +8,9 @@ private ones of ``mkstemp`` / ``mkdtemp``.
 
 * :func:`staged_file` - a context manager yielding a temporary path to write by any means (a library
   that wants a file name: ONNX, matplotlib, a download stream);
-* :func:`write_bytes`, :func:`write_text`, :func:`torch_save` - the common cases on top of it;
+* :func:`staged_stream` - the same as an open binary file, flushed to disk before the rename: for output
+  written piece by piece (an image streamed row by row, a checkpoint);
+* :func:`write_bytes`, :func:`write_text`, :func:`torch_save` - the common cases on top of them;
 * :func:`staged_folder` - the same for a whole output folder (data preparation).
 """
 import contextlib
@@ -52,13 +54,25 @@ def staged_file(path):
             os.remove(tmp)
 
 
-def write_bytes(path, data):
-    """Write ``data`` (bytes) to ``path`` atomically."""
+@contextlib.contextmanager
+def staged_stream(path):
+    """Yield a binary file open for writing (and seeking) that becomes ``path`` when the block ends without
+    error; on any error, or an interruption, the partial file is removed and an old ``path`` stays.
+
+    Args:
+        path (str | os.PathLike): the final file; its folder is created if needed.
+    """
     with staged_file(path) as tmp:
         with open(tmp, 'wb') as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
+
+
+def write_bytes(path, data):
+    """Write ``data`` (bytes) to ``path`` atomically."""
+    with staged_stream(path) as handle:
+        handle.write(data)
 
 
 def write_text(path, text):
@@ -69,11 +83,8 @@ def write_text(path, text):
 def torch_save(obj, path):
     """``torch.save(obj, path)`` atomically (checkpoints, training states, published weights)."""
     import torch
-    with staged_file(path) as tmp:
-        with open(tmp, 'wb') as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
+    with staged_stream(path) as handle:
+        torch.save(obj, handle)
 
 
 @contextlib.contextmanager
@@ -112,4 +123,4 @@ def staged_folder(path, overwrite=False):
 atomic_torch_save = torch_save
 
 __all__ = ['DIR_MODE', 'FILE_MODE', 'OutputExistsError', 'atomic_torch_save', 'staged_file', 'staged_folder',
-           'torch_save', 'write_bytes', 'write_text']
+           'staged_stream', 'torch_save', 'write_bytes', 'write_text']

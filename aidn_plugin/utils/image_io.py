@@ -53,7 +53,11 @@ def _decode(content, name, flags):
     if len(content) == 0:
         raise ImageError(f'{name}: empty file')
     _check_complete(content, name)
-    img = cv2.imdecode(np.frombuffer(content, np.uint8), flags)
+    try:
+        img = cv2.imdecode(np.frombuffer(content, np.uint8), flags)
+    except cv2.error as error:  # e.g. a declared size past OpenCV's limits (image_header checks those first)
+        reason = ' '.join(str(error).split()).split('error: ', 1)[-1]
+        raise ImageError(f'{name}: the decoder refused it ({reason})') from None
     if img is None:
         raise ImageError(f'{name}: not a readable image (corrupt, truncated or of an unknown format)')
     if img.dtype not in _MAX_VALUE:
@@ -129,12 +133,13 @@ def write_png(path, img, compress_level=3):
     write_bytes(path, encode_png(img, compress_level))
 
 
-def list_images(folder):
-    """Sorted names (relative to ``folder``, no sub-folders) of the image files in ``folder``."""
+def list_images(folder, extensions=IMAGE_EXTENSIONS):
+    """Sorted names (relative to ``folder``, no sub-folders) of the files in ``folder`` whose extension is
+    one of ``extensions`` (default: :data:`IMAGE_EXTENSIONS`)."""
     if not os.path.isdir(folder):
         raise ImageError(f'{folder}: not a folder')
     names = sorted(name for name in os.listdir(folder)
-                   if name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith('.')
+                   if name.lower().endswith(tuple(extensions)) and not name.startswith('.')
                    and os.path.isfile(os.path.join(folder, name)))
     return names
 
