@@ -12,7 +12,7 @@ shipped with the benchmark sets are:
   keeps the intermediate in float, which moves about 1 pixel value in 100 by one level.
 
 With both, the LR of Set5, Set14 and B100 (x2, x3, x4) is reproduced bit for bit from their HR
-(``scripts/check_bicubic.py``); BasicSR's ``imresize`` + final rounding agrees on about 87 % of the values.
+(``python -m scripts.bench.bicubic --check-sets``); BasicSR's ``imresize`` + final rounding agrees on about 87 % of the values.
 8-bit input gives 8-bit output and 16-bit input 16-bit output.
 """
 import numpy as np

@@ -1,6 +1,7 @@
 """The tables of the finished weights campaign, rendered from its committed logs.
 
-    python -m scripts.bench.campaign          # both tables, as the model-zoo page shows them
+    python -m scripts.bench.campaign                                  # both tables, as the model-zoo page shows them
+    python -m scripts.bench.campaign --plot docs/assets/campaign.png  # and the training curves
 
 The campaign that trained the zoo's weights has ended (by its stopping rule at every scale); the machinery
 that ran it lives in the git history. What stays is its record: one log per scale,
@@ -9,6 +10,9 @@ schedule, Y-PSNR per set from ``basicsr test``, the Set5 gain over the weights i
 was published), and the warm-start check, ``benchmarks/weights_campaign/warmstart_x4.json`` (x4 from scratch
 and from the x2 body, same iterations and seed). ``markdown_table(logs)`` and ``warmstart_markdown(report)``
 turn them into the tables the docs show; ``tests/test_evidence.py`` compares the docs with them.
+``plot_curves(logs, path)`` draws each set's Y-PSNR gain over the first shipped weights (row 0) against the
+iterations, one panel per scale (published chunks filled, the others hollow), into a PNG through the
+package's atomic writer.
 """
 import json
 import os
@@ -62,10 +66,46 @@ def warmstart_markdown(report):
     return '\n'.join(lines) + '\n'
 
 
-def main():
-    print(markdown_table(read_logs()))
+def plot_curves(logs, path, dpi=110):
+    """Each chunk's Y-PSNR gain over row 0 against the iterations behind it: a panel per scale, a line per set."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    from aidn_plugin.utils.atomic import staged_file
+    fig, axes = plt.subplots(1, len(logs), figsize=(4.2 * len(logs), 3.4))
+    for ax, log in zip(axes, logs):
+        rows = log['chunks']
+        for colour, name in zip(('tab:blue', 'tab:orange', 'tab:green'), EVAL_SETS):
+            x = [row['cumulative_iterations'] / 1000 for row in rows]
+            y = [row['sets'][name]['psnr'] - rows[0]['sets'][name]['psnr'] for row in rows]
+            ax.plot(x, y, color=colour, lw=1, label=name)
+            for xi, yi, row in zip(x, y, rows):
+                ax.plot(xi, yi, 'o', color=colour, mfc=colour if row['published'] else 'white', ms=4)
+        ax.set_title(f'x{log["scale"]}', fontsize=10)
+        ax.set_xlabel('iterations behind the weights (thousands)')
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel('Y-PSNR gain over the first weights (dB)')
+    axes[0].legend(fontsize=8)
+    fig.suptitle('Weights campaign: each chunk (hollow: not published)', fontsize=10)
+    fig.tight_layout()
+    with staged_file(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format='png')
+    plt.close(fig)
+
+
+def main(argv=None):
+    import argparse
+    parser = argparse.ArgumentParser(prog='python -m scripts.bench.campaign', description=__doc__.splitlines()[0])
+    parser.add_argument('--plot', metavar='PNG', help='also draw the training curves into this file')
+    args = parser.parse_args(argv)
+    logs = read_logs()
+    print(markdown_table(logs))
     print()
     print(warmstart_markdown(read_json(os.path.join(LOG_DIR, 'warmstart_x4.json'))))
+    if args.plot:
+        plot_curves(logs, args.plot)
+        print(f'wrote {args.plot}')
     return 0
 
 

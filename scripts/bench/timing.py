@@ -39,11 +39,11 @@ def summarize(seconds):
             'min_ms': round(ms[0], 3), 'max_ms': round(ms[-1], 3), 'runs': len(ms)}
 
 
-def time_call(function, warmup, repeats, device):
+def time_call(function, warmup, repeats, device, timer=time.perf_counter):
     """Median seconds of ``function()`` over ``repeats`` calls after ``warmup`` untimed ones.
 
     On a CUDA ``device`` each call is timed by CUDA events (the GPU's own time, synchronised after each
-    call); on any other device by ``time.perf_counter``.
+    call); on any other device by ``timer`` (default ``time.perf_counter``).
     """
     import torch
 
@@ -59,7 +59,7 @@ def time_call(function, warmup, repeats, device):
             torch.cuda.synchronize()
             samples.append(start.elapsed_time(end) / 1e3)
         else:
-            begin = time.perf_counter()
+            begin = timer()
             function()
-            samples.append(time.perf_counter() - begin)
+            samples.append(timer() - begin)
     return statistics.median(samples)
