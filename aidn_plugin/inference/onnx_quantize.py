@@ -246,11 +246,13 @@ def y_psnr(sr, hr, border):
 
 
 def upscale_rgb(model, lr):
-    """Upscale a uint8 RGB LR image, whole, with a torch AIDN or an :class:`ort_runtime.OrtModel`, to uint8
+    """Upscale a uint8 RGB LR image, whole, with a torch AIDN or a runtime model (ONNX Runtime, OpenVINO), to uint8
     RGB."""
     import numpy as np
+
+    from aidn_plugin.inference.array_model import ArrayModel
     x = _to_input(lr)
-    if hasattr(model, 'session'):  # OrtModel
+    if isinstance(model, ArrayModel):  # a runtime model (ONNX Runtime, OpenVINO)
         out = model.run(x)
     else:
         import torch

@@ -15,7 +15,7 @@ onnxruntime, building a session does (:class:`MissingRuntimeError`, one line, wh
 """
 import os
 
-import numpy as np
+from aidn_plugin.inference.array_model import ArrayModel
 
 
 class MissingRuntimeError(ImportError):
@@ -65,7 +65,7 @@ def build_session(onnx_path, threads=None):
         raise OrtModelError(f'{path}: onnxruntime cannot load it: {first}') from None
 
 
-class OrtModel:
+class OrtModel(ArrayModel):
     """An onnxruntime session callable like the torch AIDN.
 
     Args:
@@ -89,23 +89,7 @@ class OrtModel:
 
     def run(self, array):
         """[N, C, H, W] float32 numpy array -> [N, C, H * upscale, W * upscale] float32 numpy array."""
-        array = np.ascontiguousarray(array, dtype=np.float32)
         return self.session.run([self.output_name], {self.input_name: array})[0]
-
-    def __call__(self, x):
-        """Like :meth:`run`; a torch tensor in gives a torch tensor out (CPU)."""
-        if isinstance(x, np.ndarray):
-            return self.run(x)
-        import torch
-        return torch.from_numpy(self.run(x.detach().cpu().numpy()))
-
-    def parameters(self):
-        """One empty float32 CPU tensor: tiling moves each tile to its device and dtype."""
-        import torch
-        return iter([torch.empty(0)])
-
-    def eval(self):
-        return self
 
 
 def load(onnx_path, threads=None):

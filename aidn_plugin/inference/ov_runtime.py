@@ -1,0 +1,113 @@
+"""OpenVINO as an AIDN backend: an exported ONNX file compiled for the CPU, behind the torch model's interface.
+
+    from aidn_plugin.inference import ov_runtime
+    model = ov_runtime.load('aidn_x4.onnx', threads=2, precision='bf16')
+    out = model(x)          # x: [N, C, H, W] float32 torch tensor or numpy array -> same kind, [N, C, sH, sW]
+
+OpenVINO reads the fp32 file of ``aidn export onnx`` directly (its ONNX front end keeps the ``upscale`` and
+``num_in_ch`` metadata the exporter writes). ``precision`` is OpenVINO's inference precision hint: ``fp32``
+runs every operation in float32, ``bf16`` lets the CPU plugin run convolutions and what it fuses into them
+in bfloat16 (fast on CPUs with AVX-512 BF16 or AMX; elsewhere the plugin emulates it or keeps fp32). The
+graph's inputs and outputs stay float32 either way.
+
+:class:`OvModel` has what :mod:`aidn_plugin.inference.tiling` reads from a torch AIDN (``upscale``,
+``num_in_ch``, ``parameters()`` for the input device and dtype, ``eval()``), so ``upscale_image`` and the
+tiler run it unchanged. Needs the ``openvino`` extra (``pip install "aidn-plugin[openvino]"``); importing
+this module does not import openvino, loading a model does (:class:`MissingRuntimeError`, one line, when it
+is not installed).
+"""
+import os
+
+import numpy as np
+
+from aidn_plugin.inference.array_model import ArrayModel
+
+PRECISIONS = {'fp32': 'f32', 'bf16': 'bf16'}  # ours -> OpenVINO's INFERENCE_PRECISION_HINT
+
+
+class MissingRuntimeError(ImportError):
+    """openvino is not installed."""
+
+
+class OvModelError(ValueError):
+    """The file is missing, not a model OpenVINO reads, or not an AIDN export."""
+
+
+def _openvino():
+    try:
+        import openvino
+    except ImportError:
+        raise MissingRuntimeError('the openvino backend needs OpenVINO: pip install "aidn-plugin[openvino]"') from None
+    return openvino
+
+
+def compile_file(path, threads=None, precision='fp32'):
+    """OpenVINO's compiled CPU model of ``path`` and the model it was compiled from.
+
+    Args:
+        path (str | os.PathLike): an ONNX file of ``aidn export onnx`` (fp32), or an OpenVINO IR ``.xml``.
+        threads (int | None): inference threads (``INFERENCE_NUM_THREADS``); None = OpenVINO's default.
+        precision (str): ``fp32`` or ``bf16`` (see the module docstring).
+
+    Raises:
+        MissingRuntimeError: openvino is not installed.
+        OvModelError: the file is missing or OpenVINO cannot read or compile it.
+    """
+    ov = _openvino()
+    path = os.fspath(path)
+    if precision not in PRECISIONS:
+        raise ValueError(f'precision must be one of {", ".join(PRECISIONS)}, got {precision!r}')
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise ValueError(f'threads must be a positive integer or None, got {threads!r}')
+    if not os.path.isfile(path):
+        raise OvModelError(f'{path}: no such model file')
+    config = {'INFERENCE_PRECISION_HINT': PRECISIONS[precision], 'PERFORMANCE_HINT': 'LATENCY'}
+    if threads is not None:
+        config['INFERENCE_NUM_THREADS'] = threads
+    core = ov.Core()
+    try:
+        model = core.read_model(path)
+        return core.compile_model(model, 'CPU', config), model
+    except Exception as error:  # OpenVINO raises RuntimeError subclasses without a common useful base
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise OvModelError(f'{path}: OpenVINO cannot load it: {first}') from None
+
+
+def _metadata(model, key, default=None):
+    try:
+        return model.get_rt_info(['framework', key]).astype(str)
+    except Exception:  # absent key: OpenVINO raises a plain RuntimeError
+        return default
+
+
+class OvModel(ArrayModel):
+    """A compiled OpenVINO model callable like the torch AIDN.
+
+    Args:
+        compiled: ``openvino.CompiledModel`` from :func:`compile_file`.
+        model: the ``openvino.Model`` it was compiled from (its metadata gives the scale).
+        precision (str): the precision it was compiled with (``fp32`` or ``bf16``), for reports.
+
+    Attributes:
+        upscale (int), num_in_ch (int): from the file's metadata (written by the exporter).
+        precision (str): as given.
+    """
+
+    def __init__(self, compiled, model, precision='fp32'):
+        try:
+            self.upscale = int(_metadata(model, 'upscale'))
+            self.num_in_ch = int(_metadata(model, 'num_in_ch', 3))
+        except (TypeError, ValueError):
+            raise OvModelError('the model has no "upscale" metadata: export it with "aidn export onnx"') from None
+        self.precision = precision
+        self.request = compiled.create_infer_request()
+
+    def run(self, array):
+        """[N, C, H, W] float32 numpy array -> [N, C, H * upscale, W * upscale] float32 numpy array."""
+        return np.array(self.request.infer({0: array})[0], copy=True)  # the request reuses its buffer
+
+
+def load(path, threads=None, precision='fp32'):
+    """``OvModel(*compile_file(path, threads, precision), precision)``."""
+    compiled, model = compile_file(path, threads, precision)
+    return OvModel(compiled, model, precision)
