@@ -7,6 +7,7 @@ sets ``--max-memory`` small instead of allocating much.
 """
 import io
 import os
+import re
 import struct
 import zlib
 
@@ -58,7 +59,7 @@ def model_x2():
 
 
 @pytest.fixture
-def weights_x2(tmp_path, model_x2):
+def weights_x2(tmp_path):
     path = tmp_path / 'tiny_x2.pth'
     save_checkpoint(path, tiny_model(seed=41, upscale=2).state_dict(), {})
     return path
@@ -120,23 +121,31 @@ def test_prepare_names_a_lying_image_and_writes_nothing(tmp_path, photo_rgb, cap
 
 # ---- frames and palettes
 
-def test_animated_gif_is_refused_palette_gif_written_as_png(tmp_path, photo_rgb, weights_x2, capsys, model_x2):
+def test_an_animated_gif_is_refused_in_one_line_and_the_others_are_written(tmp_path, photo_rgb, weights_x2, capsys):
     anim = animated_gif(tmp_path / 'anim.gif')
-    still = palette_gif(tmp_path / 'still.gif')
-    code, out, err = _upscale(capsys, str(anim), str(still), '-o', str(tmp_path / 'out'), '--weights',
-                              str(weights_x2))
+    cv2.imwrite(str(tmp_path / 'good.png'), photo_rgb[:20, :24, ::-1])
+    code, _, err = _upscale(capsys, str(anim), str(tmp_path / 'good.png'), '-o', str(tmp_path / 'out'),
+                            '--weights', str(weights_x2))
     assert code == 1
     assert err.splitlines() == [
         f'aidn upscale: error: {anim}: 3 frames (animated GIF); aidn upscale takes still images and would keep '
         'only the first: split it into frames (e.g. ffmpeg -i anim.gif frame_%04d.png) and upscale those',
         'aidn upscale: 1 written, 1 failed']
-    assert sorted(os.listdir(tmp_path / 'out')) == ['still.png']
-    assert out.strip().endswith('; written as PNG: GIF holds at most 256 colours)')
-    written = Image.open(tmp_path / 'out' / 'still.png')
-    assert written.mode == 'RGB' and written.size == (48, 40)  # true colour, not a palette
-    lr = cv2.imread(str(still), cv2.IMREAD_UNCHANGED)
-    assert np.array_equal(cv2.imread(str(tmp_path / 'out' / 'still.png'), cv2.IMREAD_UNCHANGED),
-                          upscale_image(model_x2, lr))
+    assert os.listdir(tmp_path / 'out') == ['good.png']  # no first frame written in silence
+
+
+def test_a_palette_gif_is_written_as_true_colour_png_and_says_so(tmp_path, weights_x2, capsys, model_x2):
+    still = palette_gif(tmp_path / 'still.gif')
+    code, out, err = _upscale(capsys, str(still), '-o', str(tmp_path / 'out'), '--weights', str(weights_x2))
+    assert code == 0 and err == ''
+    target = tmp_path / 'out' / 'still.png'
+    assert re.fullmatch(rf'{re.escape(str(still))} -> {re.escape(str(target))} \(24x20 -> 48x40, [0-9.]+ s; '
+                        r'written as PNG: GIF holds at most 256 colours\)', out.strip()), out
+    assert os.listdir(tmp_path / 'out') == ['still.png']
+    written = Image.open(target)
+    assert written.format == 'PNG' and written.mode == 'RGB' and written.size == (48, 40)  # not a palette
+    assert np.array_equal(cv2.imread(str(target), cv2.IMREAD_UNCHANGED),
+                          upscale_image(model_x2, cv2.imread(str(still), cv2.IMREAD_UNCHANGED)))
 
 
 def test_gif_output_is_refused_and_folders_list_gifs(tmp_path, weights_x2, capsys):
