@@ -16,7 +16,7 @@ from aidn_plugin.zoo.registry import ZOO
 
 REPO = Path(__file__).resolve().parent.parent
 PAGES = {'README': REPO / 'README.md', 'model-zoo': REPO / 'docs' / 'model-zoo.md',
-         'benchmarks': REPO / 'docs' / 'benchmarks.md'}
+         'benchmarks': REPO / 'docs' / 'benchmarks.md', 'inference': REPO / 'docs' / 'inference.md'}
 
 
 def _json(relative):
@@ -126,13 +126,17 @@ def _warmstart_table(_module, report_file):
     ('benchmarks', 'Edge designs', _report_table, 'benchmarks/edges.json', slice(None)),
     # the weights campaign: every chunk of every scale, and the warm-start check's arms and difference
     ('model-zoo', 'How the weights were trained', _campaign_table, None, slice(None)),
+    # the bf16 changes that --precision auto decides by
+    ('inference', 'Precision: fp32, bf16 and `auto`', _report_table, 'benchmarks/precision_quality.json', slice(None)),
     ('model-zoo', 'How the weights were trained', _warmstart_table, 'benchmarks/weights_campaign/warmstart_x4.json',
      slice(None)),
 ], ids=lambda v: v if isinstance(v, str) else None)
 def test_docs_table_is_the_reports_table(page, section, render, report_file, which):
     """The docs show the benchmark's own table, regenerated here from the committed file: a figure edited by
     hand, or a report re-run without updating the docs, fails."""
-    module = 'scripts.bench.speed' if report_file == 'benchmarks/speed.json' else 'scripts.bench.quality'
+    module = {'benchmarks/speed.json': 'scripts.bench.speed',
+              'benchmarks/precision_quality.json': 'scripts.bench.precision_quality'}.get(report_file,
+                                                                                          'scripts.bench.quality')
     expected = [line for table in _tables(render(module, report_file))[which] for line in table]
     shown = [line.strip() for line in _section(page, section).splitlines()]
     missing = [line for line in expected if line.strip() not in shown]
@@ -142,3 +146,15 @@ def test_docs_table_is_the_reports_table(page, section, render, report_file, whi
 def test_warm_start_report_verdict_follows_its_differences():
     report = _json('benchmarks/weights_campaign/warmstart_x4.json')
     assert report['warm_start_beats_scratch'] == all(v > 0 for v in report['difference_psnr'].values())
+
+
+@pytest.mark.parametrize('name', sorted(ZOO))
+def test_zoo_bf16_changes_match_their_measurement(name):
+    entry = ZOO[name]
+    report = _json(entry.bf16_evidence)
+    measured = report['models'][name]
+    assert measured['file'] == entry.filename  # measured on the shipped file
+    for backend, changes in entry.bf16_psnr_change.items():
+        assert changes == {s: measured['sets'][s]['change_db'][f'{backend}_bf16'] for s in changes}
+    assert report['command'].startswith('python -m scripts.bench.precision_quality')
+    assert report['machine']['cpu'] and report['machine']['cpu_flags']

@@ -51,6 +51,10 @@ class ZooEntry:
         notes (str): anything else a user should know.
         evidence (str): the committed file (repository path) holding the ``basicsr test`` run behind
             ``psnr``.
+        bf16_psnr_change (dict): the Y-PSNR change (dB) of running these weights in bf16, per backend
+            (``torch``, ``openvino``) and benchmark set; empty when not measured. ``aidn upscale
+            --precision auto`` picks bf16 only where it is measured to cost at most 0.02 dB.
+        bf16_evidence (str): the committed file (repository path) holding that measurement.
     """
     name: str
     scale: int
@@ -64,6 +68,8 @@ class ZooEntry:
     license: str = 'Apache-2.0'
     notes: str = ''
     evidence: str = ''
+    bf16_psnr_change: dict = field(default_factory=dict)
+    bf16_evidence: str = ''
 
     def __post_init__(self):
         if not re.fullmatch(r'[0-9a-f]{64}', self.sha256):
