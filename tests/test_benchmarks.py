@@ -408,3 +408,23 @@ def test_the_campaign_tables_and_curves_come_from_its_logs(tmp_path, capsys):
     assert campaign.main(['--plot', str(tmp_path / 'curves.png')]) == 0
     assert (tmp_path / 'curves.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     assert rows[0] in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_runtimes_report_times_every_path_and_names_the_best(tmp_path):
+    from scripts.bench import runtimes
+    pytest.importorskip('openvino')
+    report = runtimes.run_benchmark(('aidn_fused', 'srvgg', 'safmn'), threads=1, size=(32, 32), repeats=1, warmup=0,
+                                    int8=False, log=lambda *a: None)
+    assert report['meta']['cpu_class'] in ('AMX', 'AVX-512 BF16', 'AVX-512 VNNI', 'AVX2')
+    for entry in report['models'].values():
+        assert set(entry['paths']) == {'torch_fp32_nchw', 'torch_fp32_channels_last', 'torch_bf16_nchw',
+                                       'torch_bf16_channels_last', 'ort_fp32', 'openvino_fp32', 'openvino_bf16'}
+        assert entry['best'] == min(entry['paths'], key=lambda p: entry['paths'][p]['latency']['median_ms'])
+        assert entry['paths']['openvino_fp32']['max_abs_diff'] < 1e-3  # the same image, fp32 in another runtime
+    aidn, safmn = report['models']['aidn_fused'], report['models']['safmn']
+    best = aidn['paths'][aidn['best']]['latency']['median_ms']
+    assert report['ratios']['aidn_best_over_safmn_best'] == round(
+        best / safmn['paths'][safmn['best']]['latency']['median_ms'], 3)
+    table = runtimes.markdown(report)
+    assert table.count('\n| ') >= 3 + 2 and 'SRVGGNetCompact' in table
