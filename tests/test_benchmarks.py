@@ -202,23 +202,6 @@ def test_speed_report_times_both_layouts_and_reports_the_better(tiny_speed_repor
     assert models['aidn']['edge_step_ms'] > 0  # measured; how it compares with the step depends on the host
 
 
-def test_speed_report_times_the_onnxruntime_paths_against_the_torch_path():
-    threads = torch.get_num_threads()
-    try:
-        report = benchmark_speed.run_benchmark(['aidn_fused'], threads=1, onnxruntime=True, train=False,
-                                               memory=False, profile=False, **dict(TINY_SPEED, repeats=1))
-    finally:
-        torch.set_num_threads(threads)
-    assert set(report['deploy']) == {'aidn_ort', 'aidn_ort_int8'}
-    torch_ms = report['models']['aidn_fused']['by_threads']['1']['latency']['median_ms']
-    for entry in report['deploy'].values():
-        row = entry['by_threads']['1']
-        assert row['speedup_over_torch_fused'] == round(torch_ms / row['latency']['median_ms'], 3) > 0
-    assert 'int8 ONNX Runtime speed-up over fused torch' in report['targets']
-    text = benchmark_speed.markdown(report)
-    assert 'ONNX Runtime fp32' in text and 'ONNX Runtime int8' in text and 'PyTorch fp32' in text
-
-
 def test_in_layout_copies_model_and_input():
     net = peers.build('srvgg')
     x = torch.rand(1, 3, 8, 8)

@@ -36,20 +36,14 @@ Options: ``--models`` (comma list, default all; SAFMN is always added: it is the
 (comma list of torch.set_num_threads values, default ``1,2``; the last one is the headline), ``--size WxH``
 (output, default 1280x720), ``--scale`` (4), ``--repeats`` (latency runs per task, default 7, at least 1),
 ``--warmup`` (2), ``--train-batch`` (16), ``--train-patch`` (48), ``--train-repeats`` (7), ``--matmul-size``
-(2048), ``--no-train``, ``--no-memory``, ``--no-profile``, ``--profile-rows`` (12), ``--no-onnxruntime`` (skip
-the fused AIDN's ONNX Runtime rows), ``--out-dir`` (benchmarks).
+(2048), ``--no-train``, ``--no-memory``, ``--no-profile``, ``--profile-rows`` (12), ``--out-dir`` (benchmarks).
 
-AIDN's other CPU paths: the fused AIDN exported to ONNX and run by ONNX Runtime in fp32 and in int8 (static
-quantization calibrated on scikit-image's photographs, as ``aidn export onnx --int8`` does), timed in the
-same round-robin, reported against the PyTorch fused AIDN (``report['deploy']``). The peers are not given
-this backend, so these rows are compared with AIDN's own PyTorch path, not with the peers.
+Other runtimes and precisions (ONNX Runtime, OpenVINO, bf16, int8) for every network: ``scripts/bench/runtimes.py``.
 """
 import copy
 import functools
 import os
-import shutil
 import sys
-import tempfile
 
 import torch
 import torch.nn.functional as F
@@ -62,14 +56,11 @@ from scripts.bench.report_io import machine_info, ratio, write_json_atomic, writ
 from scripts.bench.timing import round_robin, summarize
 
 REFERENCE = 'safmn'
-# AIDN's other CPU paths (fused network exported by aidn_plugin.inference), timed beside the torch rows
-DEPLOY_CONFIGS = {'aidn_ort': 'AIDN fused, ONNX Runtime fp32', 'aidn_ort_int8': 'AIDN fused, ONNX Runtime int8 (static, QDQ)'}
 TRAINABLE = ('aidn', 'safmn', 'span', 'ecbsr', 'srvgg')
 # The issue's targets, checked and printed with the results.
 TARGET_LATENCY_RATIO = 0.75
 TARGET_MATMUL_FRACTION = 0.60
 TARGET_TRAIN_RATIO = 1.2
-TARGET_INT8_SPEEDUP = 1.5
 
 
 LAYOUTS = ('nchw', 'channels_last')
@@ -121,27 +112,6 @@ def edge_task(batch, patch, seed=0):
     from aidn_plugin.edges import edge_map
     lq = torch.rand(batch, 3, patch, patch, generator=torch.Generator().manual_seed(seed))
     return lambda: edge_map(lq)
-
-
-def export_ort_models(model, folder, scale):
-    """The fused AIDN ``model`` exported to ONNX (fp32) and statically quantized (int8, calibrated on
-    scikit-image's photographs, as ``aidn export onnx --int8`` does by default) in ``folder``.
-    Returns {'aidn_ort': path, 'aidn_ort_int8': path}."""
-    from aidn_plugin.inference.onnx_export import export_onnx
-    from aidn_plugin.inference.onnx_quantize import default_calibration_images, quantize_int8, split_held_out
-    fp32, int8 = os.path.join(folder, 'aidn_fp32.onnx'), os.path.join(folder, 'aidn_int8.onnx')
-    export_onnx(model, fp32)
-    calibration, _ = split_held_out(default_calibration_images())  # exactly what the command calibrates on
-    quantize_int8(fp32, int8, calibration, scale)
-    return {'aidn_ort': fp32, 'aidn_ort_int8': int8}
-
-
-def ort_task(path, x, threads):
-    """One ONNX Runtime forward pass of ``path`` on ``x`` with ``threads`` intra-op threads."""
-    from aidn_plugin.inference import ort_runtime
-    model = ort_runtime.load(path, threads)
-    array = x.numpy()
-    return lambda: model(array)
 
 
 def matmul_task(n):
@@ -215,10 +185,9 @@ def profile_forward(model, x, rows=12, runs=3):
 # ------------------------------------------------------------------------------------------------ run
 def run_benchmark(models, threads=(1, 2), size=(1280, 720), scale=4, repeats=7, warmup=2, train_batch=16,
                   train_patch=48, train_repeats=7, matmul_size=2048, train=True, memory=True, profile=True,
-                  profile_rows=12, onnxruntime=False, log=print):
+                  profile_rows=12, log=print):
     """Measure ``models`` (names of ``peers.PEERS``; SAFMN is added) at each thread count of ``threads`` (an
-    int or a sequence; the last is the headline) and return the report dict. ``onnxruntime``: also time the
-    fused AIDN through ONNX Runtime, fp32 and int8 (``report['deploy']``; needs ``aidn_fused``)."""
+    int or a sequence; the last is the headline) and return the report dict."""
     unknown = [m for m in models if m not in peers.PEERS]
     if unknown:
         raise ValueError(f'unknown network {unknown[0]!r}; expected names from: {", ".join(peers.PEERS)}')
@@ -247,11 +216,6 @@ def run_benchmark(models, threads=(1, 2), size=(1280, 720), scale=4, repeats=7, 
                          'activations': stats['activations'], 'by_threads': {}}
         log(f'{name:<11} {results[name]["params"]:>9,} params  {stats["macs"] / 1e9:7.2f} G MACs')
     placed = {(name, layout): in_layout(net, x, layout) for name, net in nets.items() for layout in LAYOUTS}
-    ort_folder = ort_files = None
-    if onnxruntime and 'aidn_fused' in nets:
-        ort_folder = tempfile.mkdtemp(prefix='aidn_speed_onnx_')
-        ort_files = export_ort_models(nets['aidn_fused'], ort_folder, scale)
-        report['deploy'] = {name: {'config': DEPLOY_CONFIGS[name], 'by_threads': {}} for name in ort_files}
 
     report['reference'] = {}
     ref_macs = {'matmul': matmul_size ** 3, 'conv3x3_36_nchw': 36 * 36 * 9 * lr_h * lr_w,
@@ -260,8 +224,6 @@ def run_benchmark(models, threads=(1, 2), size=(1280, 720), scale=4, repeats=7, 
         torch.set_num_threads(count)
         log(f'torch.set_num_threads({count}); torch {torch.__version__}; {torch.get_num_threads()} threads in use')
         tasks = {f'{name}@{layout}': forward_task(*placed[name, layout]) for name, layout in placed}
-        if ort_files:
-            tasks.update({f'{name}@ort': ort_task(path, x, count) for name, path in ort_files.items()})
         tasks.update({'ref:matmul': matmul_task(matmul_size),
                       'ref:conv3x3_36_nchw': conv_task(36, lr_h, lr_w, False),
                       'ref:conv3x3_36_channels_last': conv_task(36, lr_h, lr_w, True)})
@@ -282,15 +244,6 @@ def run_benchmark(models, threads=(1, 2), size=(1280, 720), scale=4, repeats=7, 
             entry['gmacs_per_s'] = round(rate, 2) if rate else None
             entry['matmul_fraction'] = round(rate / matmul_rate, 3) if rate else None
             results[name]['by_threads'][str(count)] = entry
-        for name in (ort_files or {}):
-            summary = summarize(samples[f'{name}@ort'])
-            torch_ms = results['aidn_fused']['by_threads'][str(count)]['latency']['median_ms']
-            rate = results['aidn_fused']['macs'] / summary['median_ms'] / 1e6
-            report['deploy'][name]['by_threads'][str(count)] = {
-                'latency': summary, 'gmacs_per_s': round(rate, 2), 'matmul_fraction': round(rate / matmul_rate, 3),
-                'speedup_over_torch_fused': round(torch_ms / summary['median_ms'], 3)}
-    if ort_folder:
-        shutil.rmtree(ort_folder, ignore_errors=True)
     # the headline figures: the last thread count, each network at its better layout
     for entry in results.values():
         entry.update({k: entry['by_threads'][str(main_threads)][k]
@@ -335,22 +288,16 @@ def run_benchmark(models, threads=(1, 2), size=(1280, 720), scale=4, repeats=7, 
         report['profile'] = dict(model='aidn_fused', layout=results['aidn_fused']['layout'],
                                  **profile_forward(*placed['aidn_fused', results['aidn_fused']['layout']],
                                                    profile_rows))
-    report['targets'] = check_targets(results, report.get('deploy'))
+    report['targets'] = check_targets(results)
     load = os.getloadavg() if hasattr(os, 'getloadavg') else None
     report['meta']['load_average_end'] = [round(v, 2) for v in load] if load else None
     return report
 
 
-def check_targets(results, deploy=None):
-    """The speed issue's targets (fused AIDN vs SAFMN at its better layout; int8 ONNX Runtime vs the torch
-    path) as {name: {'value', 'target', 'met'}}; absent figures are left out."""
+def check_targets(results):
+    """The speed issue's targets (fused AIDN vs SAFMN at its better layout, the training step) as
+    {name: {'value', 'target', 'met'}}; absent figures are left out."""
     targets = {}
-    int8 = (deploy or {}).get('aidn_ort_int8')
-    if int8:
-        main = max(int8['by_threads'], key=int)
-        value = int8['by_threads'][main]['speedup_over_torch_fused']
-        targets['int8 ONNX Runtime speed-up over fused torch'] = {'value': value, 'target': f'>= {TARGET_INT8_SPEEDUP}',
-                                                                  'met': value >= TARGET_INT8_SPEEDUP}
     fused, aidn = results.get('aidn_fused'), results.get('aidn')
     if fused:
         value = fused['ratios']['latency']
@@ -414,20 +361,6 @@ def markdown(report):
                   _fmt(step.get('median_ms'), '.0f') + (f' ({LAYOUT_NAMES[step["layout"]]})' if step else ''),
                   _fmt(r['train_step'], '.2f')]
         lines.append('| ' + ' | '.join(cells) + ' |')
-    if report.get('deploy'):
-        torch_fused = report['models']['aidn_fused']
-        lines += ['', 'AIDN\'s CPU paths (the same fused network; ONNX Runtime takes NCHW input), same run:', '',
-                  '| path | ' + ' | '.join(f'ms, {c} thread{"s" if c != "1" else ""} | x torch' for c in threads)
-                  + ' | of matmul |', '|---|' + '---:|---:|' * len(threads) + '---:|']
-        rows = [(torch_fused['config'] + ', PyTorch fp32', {c: (torch_fused['by_threads'][c]['latency']['median_ms'], 1.0)
-                                                             for c in threads}, torch_fused['matmul_fraction'])]
-        for entry in report['deploy'].values():
-            by = entry['by_threads']
-            rows.append((entry['config'], {c: (by[c]['latency']['median_ms'], 1 / by[c]['speedup_over_torch_fused'])
-                                           for c in threads}, by[main]['matmul_fraction']))
-        for label, times, fraction in rows:
-            lines.append(f'| {label} | ' + ' | '.join(f'{times[c][0]:.0f} | {times[c][1]:.2f}' for c in threads)
-                         + f' | {fraction * 100:.0f}% |')
     aidn = report['models'].get('aidn', {})
     if aidn.get('edge_step_ms') is not None:
         lines += ['', f'AIDN\'s edge map of one training batch alone: {aidn["edge_step_ms"]:.1f} ms '
@@ -468,8 +401,6 @@ def parse_args(argv):
     parser.add_argument('--no-train', action='store_true', help='skip the training step')
     parser.add_argument('--no-memory', action='store_true', help='skip the peak memory measurement')
     parser.add_argument('--no-profile', action='store_true', help='skip the torch.profiler breakdown')
-    parser.add_argument('--no-onnxruntime', action='store_true',
-                        help='skip the ONNX Runtime fp32/int8 rows of the fused AIDN')
     parser.add_argument('--profile-rows', type=int, default=12)
     parser.add_argument('--out-dir', default='benchmarks', help='where speed.json and speed.md go')
     args = parser.parse_args(argv)
@@ -503,8 +434,7 @@ def main(argv=None):
                            repeats=args.repeats, warmup=args.warmup, train_batch=args.train_batch,
                            train_patch=args.train_patch, train_repeats=args.train_repeats,
                            matmul_size=args.matmul_size, train=not args.no_train, memory=not args.no_memory,
-                           profile=not args.no_profile, profile_rows=args.profile_rows,
-                           onnxruntime=not args.no_onnxruntime and 'aidn_fused' in args.models)
+                           profile=not args.no_profile, profile_rows=args.profile_rows)
     table = markdown(report)
     try:
         write_json_atomic(os.path.join(args.out_dir, 'speed.json'), report)
