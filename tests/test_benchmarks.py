@@ -18,6 +18,8 @@ from scripts.bench import quality as benchmark_quality
 from scripts.bench import speed as benchmark_speed
 from scripts.bench import timing
 
+REPO = Path(__file__).resolve().parents[1]
+
 TINY_SPEED = dict(size=(64, 32), scale=4, repeats=2, warmup=1, train_batch=2, train_patch=8, train_repeats=2,
                   matmul_size=32, profile_rows=5, log=lambda *a: None)
 
@@ -312,8 +314,8 @@ def test_quality_missing_test_set_is_a_one_line_error(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_quality_benchmark_end_to_end_and_figure(tmp_path, tiny_speed_report, capsys):
-    """Two real `basicsr train` runs (2 iterations each) and two `basicsr test` runs, then the figure."""
+def test_quality_benchmark_end_to_end(tmp_path, capsys):
+    """Two real `basicsr train` runs (2 iterations each) and two `basicsr test` runs, then more seeds."""
     write_photo_crops(tmp_path / 'train', 4, 40)
     write_tiny_test_set(tmp_path / 'sets' / 'Tiny')
     argv = ['--data', str(tmp_path / 'train'), '--test-root', str(tmp_path / 'sets'), '--sets', 'Tiny',
@@ -357,28 +359,20 @@ def test_quality_benchmark_end_to_end_and_figure(tmp_path, tiny_speed_report, ca
     assert tiny['psnr'] == pytest.approx(sum(seeds) / 2, abs=1e-3)
     assert tiny['psnr_std'] == pytest.approx(abs(seeds[0] - seeds[1]) / math.sqrt(2), abs=1e-3)
 
-    speed_path = tmp_path / 'out' / 'speed.json'
-    speed_path.write_text(json.dumps(tiny_speed_report))
-    png = tmp_path / 'out' / 'fig.png'
-    code, out, _ = call_main(plot_benchmarks.main, ['--speed', str(speed_path), '--quality',
-                                                    str(tmp_path / 'out' / 'quality.json'), '-o', str(png)], capsys)
-    assert code == 0 and png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
-    image = cv2.imread(str(png))
-    assert image.shape[1] > 2 * image.shape[0]  # three panels side by side
 
-
-def test_plot_speed_only_and_bad_json(tmp_path, tiny_speed_report, capsys):
-    speed_path = tmp_path / 'speed.json'
-    speed_path.write_text(json.dumps(tiny_speed_report))
-    png = tmp_path / 'speed.png'
-    code, out, _ = call_main(plot_benchmarks.main, ['--speed', str(speed_path), '--quality',
-                                                    str(tmp_path / 'none.json'), '-o', str(png)], capsys)
-    assert code == 0 and 'speed only' in out
+def test_the_chart_regenerates_from_the_committed_reports(tmp_path, capsys):
+    # one command, the committed runtimes and quality reports, the benchmarks page's figure
+    png = tmp_path / 'chart.png'
+    code, out, err = call_main(plot_benchmarks.main, ['-o', str(png)], capsys)
+    assert code == 0, err
     image = cv2.imread(str(png))
-    assert image is not None and image.shape[1] < 2 * image.shape[0]  # one panel
-    assert np.unique(image.reshape(-1, 3), axis=0).shape[0] > 10  # something was drawn
+    assert image is not None and np.unique(image.reshape(-1, 3), axis=0).shape[0] > 10  # something was drawn
+    runtimes = json.loads(open(plot_benchmarks.newest_runtimes_report()).read())
+    quality = json.loads((REPO / 'benchmarks' / 'quality.json').read_text())
+    found, _ = plot_benchmarks.points(runtimes, quality, 'Set14')
+    assert {label for label, *_ in found} >= {'AIDN', 'SAFMN'}
     (tmp_path / 'bad.json').write_text('{"models": {}}')
-    code, _, err = call_main(plot_benchmarks.main, ['--speed', str(tmp_path / 'bad.json'), '-o', str(png)], capsys)
+    code, _, err = call_main(plot_benchmarks.main, ['--runtimes', str(tmp_path / 'bad.json'), '-o', str(png)], capsys)
     assert code == 2 and "no 'meta' entry" in err and len(err.strip().splitlines()) == 1
 
 

@@ -1,143 +1,108 @@
-"""The benchmarks page's figure: latency and Y-PSNR of AIDN and its peers against parameters, from the benchmark JSONs.
+"""The benchmarks page's chart: equal-budget quality against latency at each network's best CPU path.
 
-    python -m scripts.bench.plot                     # benchmarks/speed.json (+ quality.json) -> docs/assets/benchmarks.png
-    python -m scripts.bench.plot --speed S.json --quality Q.json -o fig.png
+    python -m scripts.bench.plot                      # benchmarks/runtimes_<class>.json + quality.json -> docs/assets/benchmarks.png
+    python -m scripts.bench.plot --runtimes R.json --quality Q.json -o fig.png
 
-Panels: (1) CPU latency (ratio to SAFMN, same run) against parameters, every network of the speed run;
-with a quality JSON also (2) Y-PSNR against parameters and (3) Y-PSNR against latency, for the networks
-trained under the equal budget and bicubic, one marker per test set.
+One point per network present in both reports: x is the latency (ms, median) of the network's best path in
+the runtimes report (``scripts/bench/runtimes.py``: every runtime and precision, the fastest kept), y is its
+mean Y-PSNR on ``--set`` over the seeds of the equal-budget quality report (``scripts/bench/quality.py``),
+with the seeds' standard deviation as an error bar; the runtime and precision that won are written beside
+each point. Networks timed but not trained under the budget are listed in the caption, not plotted.
 
-Options: ``--speed`` (default benchmarks/speed.json), ``--quality`` (default benchmarks/quality.json, used
-when it exists; ``--no-quality`` ignores it), ``-o/--output`` (default docs/assets/benchmarks.png),
-``--dpi`` (120). The PNG is written atomically.
+Options: ``--runtimes`` (default: the newest ``benchmarks/runtimes_*.json``), ``--quality`` (default
+benchmarks/quality.json), ``--set`` (Set14), ``-o/--output`` (default docs/assets/benchmarks.png), ``--dpi``
+(120). The PNG is written atomically.
 """
+import glob
 import json
 import os
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-COLOURS = {'aidn': '#d62728', 'aidn_fused': '#d62728', 'safmn': '#1f77b4', 'span': '#2ca02c', 'ecbsr': '#9467bd',
-           'srvgg': '#8c564b', 'bicubic': '#7f7f7f'}
-NAMES = {'aidn': 'AIDN (train form)', 'aidn_fused': 'AIDN (fused)', 'safmn': 'SAFMN', 'span': 'SPAN',
-         'ecbsr': 'ECBSR', 'srvgg': 'SRVGGNetCompact', 'bicubic': 'bicubic'}
-SET_MARKERS = ('o', 's', '^', 'D', 'v')
+NAMES = {'aidn_fused': 'AIDN', 'safmn': 'SAFMN', 'span': 'SPAN', 'ecbsr': 'ECBSR', 'srvgg': 'SRVGGNetCompact'}
+QUALITY_KEY = {'aidn_fused': 'aidn'}  # runtimes name -> quality name, where they differ
 
 
-def load_json(path, what):
+def load_json(path, what, keys):
+    """The JSON at ``path``; a one-line ValueError naming ``what`` when it cannot be read or lacks ``keys``."""
     try:
         with open(path) as handle:
-            return json.load(handle)
+            report = json.load(handle)
     except OSError as error:
         raise ValueError(f'{what} {path}: cannot read ({error.strerror})') from None
     except json.JSONDecodeError as error:
         raise ValueError(f'{what} {path}: not valid JSON ({error})') from None
+    missing = [key for key in keys if not isinstance(report, dict) or key not in report]
+    if missing:
+        raise ValueError(f'{what} {path}: no {missing[0]!r} entry; expected a JSON written by the benchmark script')
+    return report
 
 
-def check_keys(report, keys, what, path):
-    """A clear error when ``report`` lacks one of ``keys`` (a JSON not written by the benchmark scripts)."""
-    for key in keys:
-        if not isinstance(report, dict) or key not in report:
-            raise ValueError(f'{what} {path}: no {key!r} entry; expected a JSON written by the benchmark script')
+def points(runtimes, quality, set_name):
+    """[(label, ms, psnr, std, path)] for the networks in both reports, and the names left out."""
+    found, left_out = [], []
+    for name, entry in runtimes['models'].items():
+        trained = quality['models'].get(QUALITY_KEY.get(name, name))
+        if not trained or set_name not in trained['sets']:
+            left_out.append(NAMES.get(name, name))
+            continue
+        stats = trained['sets'][set_name]
+        found.append((NAMES.get(name, name), entry['paths'][entry['best']]['latency']['median_ms'], stats['psnr'],
+                      stats.get('psnr_std') or 0., entry['best']))
+    return found, left_out
 
 
-def quality_points(speed, quality):
-    """(network key in the speed report, label, params, latency ratio, {set: psnr}) for each trained
-    network and bicubic. AIDN is placed at its fused (inference) latency."""
-    points = []
-    speed_models = speed['models']
-    for name, entry in quality['models'].items():
-        key = 'aidn_fused' if name == 'aidn' else name
-        latency = speed_models.get(key, {}).get('ratios', {}).get('latency')
-        points.append((key, NAMES.get(key, name), entry['params'], latency,
-                       {k: v['psnr'] for k, v in entry['sets'].items()}))
-    if quality.get('bicubic'):
-        latency = speed_models.get('bicubic', {}).get('ratios', {}).get('latency')
-        points.append(('bicubic', 'bicubic', 0, latency, {k: v['psnr'] for k, v in quality['bicubic'].items()}))
-    return points
-
-
-def make_figure(speed, quality=None):
-    """A matplotlib Figure of the panels described in the module docstring."""
+def make_figure(runtimes, quality, set_name='Set14'):
     import matplotlib
     matplotlib.use('Agg')
-    from matplotlib import pyplot as plt
-    from matplotlib.lines import Line2D
-
-    panels = 3 if quality else 1
-    fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.2), squeeze=False)
-    axes = axes[0]
-    meta = speed['meta']
-
-    ax = axes[0]
-    for name, entry in speed['models'].items():
-        latency = entry['ratios']['latency']
-        ax.scatter(entry['params'] / 1e3, latency, color=COLOURS.get(name, 'k'),
-                   marker='x' if name == 'aidn' else 'o', s=50, zorder=3)
-        ax.annotate(NAMES.get(name, name), (entry['params'] / 1e3, latency), textcoords='offset points',
-                    xytext=(5, 4), fontsize=8)
-    ax.axhline(1.0, color='#1f77b4', lw=0.8, ls='--')
-    ax.set_xlabel('parameters (K, inference form)')
-    ax.set_ylabel('CPU latency, x SAFMN (same run)')
-    width, height = speed['settings']['output_size']
-    ax.set_title(f'x{speed["settings"]["scale"]} to {width}x{height}, {meta["threads"]} threads', fontsize=10)
+    import matplotlib.pyplot as plt
+    found, left_out = points(runtimes, quality, set_name)
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    for label, ms, psnr, std, path in found:
+        ax.errorbar(ms, psnr, yerr=std, fmt='o', ms=7, capsize=3, color='#d62728' if label == 'AIDN' else '#1f77b4')
+        ax.annotate(f'{label}\n{path.replace("_", " ")}', (ms, psnr), textcoords='offset points', xytext=(8, -4),
+                    fontsize=8)
+    meta, settings, budget = runtimes['meta'], runtimes['settings'], quality['settings']
+    width, height = settings['output_size']
+    ax.set_xlabel(f'latency at the best CPU path, ms ({width // settings["scale"]}x{height // settings["scale"]} -> '
+                  f'{width}x{height}, {settings["threads"]} threads)')
+    ax.set_ylabel(f'{set_name} Y-PSNR (dB), mean of seeds')
+    ax.set_title(f'Quality at an equal budget ({budget["iters"]:,} iterations, batch {budget["batch"]}) against speed\n'
+                 f'{meta["cpu"]} ({meta["cpu_class"]}), {meta["date"][:10]}', fontsize=9)
     ax.grid(alpha=0.3)
-
-    if quality:
-        points = quality_points(speed, quality)
-        sets = quality['settings']['sets']
-        for ax, xkey, xlabel in ((axes[1], 2, 'parameters (K, inference form)'),
-                                 (axes[2], 3, 'CPU latency, x SAFMN (same run)')):
-            for key, label, params, latency, psnr in points:
-                x = params / 1e3 if xkey == 2 else latency
-                if x is None:
-                    continue
-                for index, set_name in enumerate(sets):
-                    ax.scatter(x, psnr[set_name], color=COLOURS.get(key, 'k'), marker=SET_MARKERS[index % 5],
-                               s=45, zorder=3)
-                ax.annotate(label, (x, psnr[sets[-1]]), textcoords='offset points', xytext=(5, -10), fontsize=8)
-            ax.set_xlabel(xlabel)
-            ax.set_ylabel(f'Y-PSNR (dB), x{quality.get("scale", 4)}')
-            ax.grid(alpha=0.3)
-            # marker = test set, colour = network (as in the first panel)
-            handles = [Line2D([], [], color='k', marker=SET_MARKERS[i % 5], ls='', label=name)
-                       for i, name in enumerate(sets)]
-            ax.legend(handles=handles, fontsize=8, loc='best')
-        s = quality['settings']
-        axes[1].set_title(f'equal budget: {s["iters"]} it, batch {s["batch"]}, patch {s["patch"]}', fontsize=10)
-        axes[2].set_title('quality against speed', fontsize=10)
-    fig.suptitle(f'AIDN and peers, {meta["cpu"]}, {meta["date"][:10]}', fontsize=10)
-    fig.tight_layout()
+    ax.margins(x=0.25, y=0.15)
+    if left_out:
+        fig.text(0.01, 0.01, 'timed, not trained under this budget: ' + ', '.join(left_out), fontsize=7)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
     return fig
 
 
-def save_png(fig, path, dpi=120):
-    from aidn_plugin.utils.atomic import staged_file
-    with staged_file(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, format='png')
+def newest_runtimes_report():
+    found = sorted(glob.glob(os.path.join(REPO, 'benchmarks', 'runtimes_*.json')), key=os.path.getmtime)
+    return found[-1] if found else os.path.join(REPO, 'benchmarks', 'runtimes_*.json')
 
 
 def main(argv=None):
     from aidn_plugin.cli.errors import OneLineParser, fail
+    from aidn_plugin.utils.atomic import staged_file
     parser = OneLineParser(prog='python -m scripts.bench.plot', description=__doc__.splitlines()[0])
-    parser.add_argument('--speed', default=os.path.join(REPO, 'benchmarks', 'speed.json'))
+    parser.add_argument('--runtimes', default=None)
     parser.add_argument('--quality', default=os.path.join(REPO, 'benchmarks', 'quality.json'))
-    parser.add_argument('--no-quality', action='store_true')
+    parser.add_argument('--set', default='Set14')
     parser.add_argument('-o', '--output', default=os.path.join(REPO, 'docs', 'assets', 'benchmarks.png'))
     parser.add_argument('--dpi', type=int, default=120)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        speed = load_json(args.speed, '--speed')
-        check_keys(speed, ('meta', 'settings', 'models'), '--speed', args.speed)
-        quality = None
-        if not args.no_quality and os.path.exists(args.quality):
-            quality = load_json(args.quality, '--quality')
-            check_keys(quality, ('settings', 'models'), '--quality', args.quality)
-        save_png(make_figure(speed, quality), args.output, args.dpi)
-    except (ValueError, KeyError) as error:
+        runtimes = load_json(args.runtimes or newest_runtimes_report(), '--runtimes', ('meta', 'settings', 'models'))
+        quality = load_json(args.quality, '--quality', ('settings', 'models'))
+        fig = make_figure(runtimes, quality, args.set)
+        with staged_file(args.output) as tmp:
+            fig.savefig(tmp, dpi=args.dpi, format='png')
+    except ValueError as error:
         fail(f'scripts.bench.plot: error: {error}')
     except OSError as error:
         fail(f'scripts.bench.plot: error: cannot write {args.output}: {error}')
-    print(f'wrote {args.output}' + ('' if quality else ' (speed only: no quality JSON)'))
+    print(f'wrote {args.output}')
     return 0
 
 

@@ -2,7 +2,11 @@
 seeds, each network's difference to AIDN with a verdict on the noise, and the issues' targets.
 
 Used by ``scripts.bench.quality`` (which runs the cells) and by the tests that check the docs' tables
-against the committed reports. A difference is called *beyond the spread* when its size exceeds the larger of
+against the committed reports. ``training_cost`` and ``cost_markdown`` put the reports of several budgets
+on one axis, the hours of training they cost at each network's measured training step:
+
+    python -m scripts.bench.quality_report benchmarks/quality.json benchmarks/quality_12k.json \
+        --speed benchmarks/speed.json A difference is called *beyond the spread* when its size exceeds the larger of
 the two networks' seed ranges (highest minus lowest Y-PSNR over their seeds): a gap no reshuffle of the
 seeds seen so far could close. With one seed on either side no verdict is given.
 """
@@ -148,3 +152,54 @@ def markdown(report):
     if missing:
         lines += ['', 'Not yet run: ' + ', '.join(missing) + '.']
     return '\n'.join(lines) + '\n'
+
+
+def training_cost(reports, speed):
+    """One row per (network, budget) of the quality ``reports``: its iterations times the network's training
+    step in the ``speed`` report (``train_step``, median ms), as hours, with its mean Y-PSNR per set. Networks
+    the speed report did not train are left out. Sorted by hours."""
+    rows = []
+    for report in reports:
+        iters = report['settings']['iters']
+        for model, entry in report['models'].items():
+            step = speed['models'].get(model, {}).get('train_step')
+            if step:
+                rows.append({'model': model, 'label': entry['label'], 'iters': iters, 'seeds': len(entry['seeds']),
+                             'step_ms': step['median_ms'], 'hours': round(iters * step['median_ms'] / 3.6e6, 2),
+                             'sets': {k: v['psnr'] for k, v in entry['sets'].items()}})
+    return sorted(rows, key=lambda row: (row['hours'], row['label']))
+
+
+def cost_markdown(rows, speed):
+    """The rows of :func:`training_cost` as a Markdown table, with the step's conditions above it."""
+    meta, settings = speed['meta'], speed['settings']
+    sets = list(rows[0]['sets']) if rows else []
+    lines = [f'Training step: batch {settings["train_batch"]}, {settings["train_patch"]}x{settings["train_patch"]} '
+             f'LR, {settings["threads"][-1]} threads, median of {settings["train_repeats"]} (the speed benchmark, '
+             f'{meta["cpu"]}, {meta["date"][:10]}); hours = iterations x step.', '',
+             '| network | iterations | seeds | step ms | hours | ' + ' | '.join(sets) + ' |',
+             '|---|---:|---:|---:|---:|' + '---:|' * len(sets)]
+    for row in rows:
+        lines.append(f'| {row["label"]} | {row["iters"]:,} | {row["seeds"]} | {row["step_ms"]:.0f} | '
+                     f'{row["hours"]:.2f} | ' + ' | '.join(f'{row["sets"][k]:.2f}' for k in sets) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
+def main(argv=None):
+    import argparse
+    import json
+    parser = argparse.ArgumentParser(prog='python -m scripts.bench.quality_report',
+                                     description='Quality against training time, from quality and speed reports.')
+    parser.add_argument('reports', nargs='+', help='quality report JSONs (scripts.bench.quality)')
+    parser.add_argument('--speed', default='benchmarks/speed.json', help='the speed report with training steps')
+    args = parser.parse_args(argv)
+    loaded = []
+    for path in args.reports + [args.speed]:
+        with open(path, encoding='utf-8') as handle:
+            loaded.append(json.load(handle))
+    print(cost_markdown(training_cost(loaded[:-1], loaded[-1]), loaded[-1]), end='')
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
