@@ -19,12 +19,24 @@ def cpu_name():
     return platform.processor() or 'unknown CPU'
 
 
+def cpu_flags():
+    """The CPU's vector-instruction flags from /proc/cpuinfo (sse*, avx*, amx*, fma, f16c...; what oneDNN and
+    onnxruntime pick their kernels by), sorted; [] where unknown."""
+    try:
+        with open('/proc/cpuinfo') as handle:
+            flags = next((line.split(':', 1)[1].split() for line in handle if line.startswith('flags')), [])
+    except OSError:
+        return []
+    return sorted(f for f in flags if f.startswith(('sse', 'ssse', 'avx', 'amx', 'fma', 'f16c', 'vnni')))
+
+
 def machine_info(threads):
-    """Date, CPU, core count, load average, torch version and the thread count the run uses."""
+    """Date, CPU and its vector flags, core count, load average, torch version and the run's thread count."""
     load = os.getloadavg() if hasattr(os, 'getloadavg') else None
     return {
         'date': datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
         'cpu': cpu_name(),
+        'cpu_flags': cpu_flags(),
         'logical_cores': os.cpu_count(),
         'torch': torch.__version__,
         'threads': threads,

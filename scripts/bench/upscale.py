@@ -12,6 +12,13 @@ Without ``-m`` / ``--weights`` the network is a randomly initialised default AID
 to each size. ``--untiled SIZE...`` adds runs with ``--tile 0`` (the whole image in one pass), to show
 what tiling saves. ``--threads N`` fixes the child's torch threads (on a shared box, 1 is the steadiest).
 
+Memory against output size: ``--formats png jpg`` runs each size once per output format (PNG and TIFF
+are written row by row, the others are assembled whole), and ``--md FILE`` writes the table of peak RSS
+against the output's size (its decoded bytes) as Markdown; benchmarks/upscale_memory.json and .md come from
+
+    python -m scripts.bench.upscale --sizes 480x270 960x540 1920x1080 960x4320 7680x4320 --formats png jpg \
+        --threads 1 --repeats 1 --json benchmarks/upscale_memory.json --md benchmarks/upscale_memory.md
+
 Start-up: the medians of ``--repeats`` runs of ``aidn --help`` and of ``python -c "import torch"``, and for
 each upscale run (also the median of ``--repeats``) the ratio of the whole command to ``import torch`` plus
 the upscaling time the command reports: what the command costs beyond torch's own import and the work.
@@ -33,7 +40,9 @@ from aidn_plugin.archs.aidn_arch import AIDN
 from aidn_plugin.archs.complexity import parse_size
 from aidn_plugin.inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, tile_count
 from aidn_plugin.archs.aidn_spec import resolve_arch
+from aidn_plugin.utils.image_header import read_header
 from aidn_plugin.zoo.checkpoints import save_checkpoint
+from scripts.bench.report_io import machine_info, write_json_atomic, write_text_atomic
 
 CLI = [sys.executable, '-m', 'aidn_plugin.cli.aidn_cli']
 
@@ -92,7 +101,10 @@ def main(argv=None):
     parser.add_argument('--threads', type=int, default=None,
                         help='torch threads in the child (OMP_NUM_THREADS); default: torch\'s own choice')
     parser.add_argument('--repeats', type=int, default=3, help='runs of each command, median reported; default 3')
+    parser.add_argument('--formats', nargs='+', default=['png'], metavar='EXT',
+                        help='output formats, each size runs once per format; default png')
     parser.add_argument('--json', help='write the results to this JSON file')
+    parser.add_argument('--md', help='write the peak RSS against output size table to this Markdown file')
     args = parser.parse_args(argv)
 
     rows = []
@@ -121,10 +133,10 @@ def main(argv=None):
               f'(medians of {args.repeats})', file=sys.stderr)
         runs = [(size, args.tile) for size in args.sizes]
         runs += [(size, 0) for size in args.untiled]
-        for size, tile in runs:
+        for (size, tile), ext in ((run, ext) for run in runs for ext in args.formats):
             width, height = parse_size(size)
             source = make_input(work, width, height)
-            target = os.path.join(work, f'out_{width}x{height}_t{tile}.png')
+            target = os.path.join(work, f'out_{width}x{height}_t{tile}.{ext}')
             cmd = CLI + ['upscale', source, '-o', target, '--force', '--device', 'cpu', '--tile', str(tile),
                          '--tile-overlap', str(args.tile_overlap)] + model_args
             results = []
@@ -135,13 +147,16 @@ def main(argv=None):
                 # "in.png -> out.png (WxH -> WxH, 12.3 s)": read, upscale and write, without start-up and imports.
                 results.append((wall, cpu, rss, float(re.search(r', ([0-9.]+) s\)$', out.strip()).group(1))))
             wall, cpu, rss, upscale_s = sorted(results)[len(results) // 2]  # the run of median wall time
-            out_w, out_h = cv2.imread(target, cv2.IMREAD_UNCHANGED).shape[1::-1]
-            rows.append({'input': f'{width}x{height}', 'output': f'{out_w}x{out_h}', 'tile': tile,
+            header = read_header(target)  # the size from the header: a large output is not decoded here
+            rows.append({'input': f'{width}x{height}', 'output': f'{header.width}x{header.height}', 'format': ext,
+                         'output_mib': round(header.decoded_bytes() / 2**20, 1), 'tile': tile,
                          'tiles': tile_count(height, width, tile, args.tile_overlap), 'wall_s': round(wall, 1),
                          'upscale_s': upscale_s, 'cpu_s': round(cpu, 1), 'peak_rss_mib': round(rss),
+                         'rss_above_baseline_mib': round(rss - base_rss),
                          'whole_over_import_torch_plus_upscale': round(wall / (startup['import_torch_s'] + upscale_s), 2)})
-            print(f'  {size} tile {tile}: {wall:.1f} s wall ({upscale_s:.1f} s upscaling), {cpu:.1f} s CPU, '
+            print(f'  {size} tile {tile} .{ext}: {wall:.1f} s wall ({upscale_s:.1f} s upscaling), {cpu:.1f} s CPU, '
                   f'{rss:.0f} MiB', file=sys.stderr)
+            os.remove(target)
 
     print(f'\n`aidn upscale` on CPU ({weights_label}), {threads} torch thread(s), {time.strftime("%Y-%m-%d")}. '
           f'Whole command = process start, imports, read, upscale, write; imports alone peak at '
@@ -155,14 +170,28 @@ def main(argv=None):
         print(f'| {row["input"]} | {row["output"]} | {tiling} | {row["tiles"]} | {row["wall_s"]:.1f} s '
               f'| {row["upscale_s"]:.1f} s | {row["whole_over_import_torch_plus_upscale"]:.2f} | {row["cpu_s"]:.1f} s '
               f'| {row["peak_rss_mib"]} MiB |')
+    command = 'python -m scripts.bench.upscale ' + ' '.join(argv or sys.argv[1:])
+    meta = machine_info(threads)
     if args.json:
-        from scripts.bench.report_io import write_json_atomic
-        from scripts.bench.report_io import machine_info
         write_json_atomic(args.json, {'weights': weights_label, 'threads': threads, 'baseline_rss_mib': round(base_rss),
-                                      'meta': machine_info(threads), 'repeats': args.repeats, 'startup': startup,
-                                      'command': 'python -m scripts.bench.upscale ' + ' '.join(argv or sys.argv[1:]),
-                                      'runs': rows})
+                                      'meta': meta, 'repeats': args.repeats, 'startup': startup,
+                                      'command': command, 'runs': rows})
+    if args.md:
+        write_text_atomic(args.md, memory_table(rows, meta, weights_label, base_rss, command))
     return 0
+
+
+def memory_table(rows, meta, weights_label, base_rss, command):
+    """Markdown: peak RSS of whole ``aidn upscale`` runs against the output's size and format."""
+    lines = [f'Peak RSS of `aidn upscale` against output size ({meta["date"][:10]}, {meta["cpu"]}, '
+             f'{meta["threads"]} torch thread(s); {weights_label}; default tiling; `{command}`). '
+             f'Imports alone: {base_rss:.0f} MiB. PNG and TIFF are written row by row, other formats assembled '
+             'whole.', '',
+             '| input | output | format | output, decoded | peak RSS | above imports alone | whole command |',
+             '|---|---|---|---|---|---|---|']
+    lines += [f'| {r["input"]} | {r["output"]} | {r["format"]} | {r["output_mib"]:,.1f} MiB '
+              f'| {r["peak_rss_mib"]:,} MiB | {r["rss_above_baseline_mib"]:,} MiB | {r["wall_s"]:.1f} s |' for r in rows]
+    return '\n'.join(lines) + '\n'
 
 
 if __name__ == '__main__':
