@@ -22,6 +22,8 @@ FLOORS = {
     'archs': 1,
     # what is built on the architecture and the primitives, side by side
     'data': 2, 'prepare': 2, 'losses': 2, 'models': 2, 'zoo': 2, 'integrations': 2, 'inference': 2,
+    # the BasicSR option templates shipped as package data (aidn_plugin/options/*.yml)
+    'templates': 2,
     # what `import aidn_plugin` does: registration in BasicSR's and mmengine's registries
     'registration': 3,
     # the console scripts: the only room that knows flags and prints
