@@ -79,3 +79,81 @@ def test_without_openvino_the_error_names_the_extra(exported):
                     '    print(error)\n')
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == 'the openvino backend needs OpenVINO: pip install "aidn-plugin[openvino]"'
+
+
+# ------------------------------------------------------------------------------------------ aidn upscale
+def _image16(path, photo_rgb, height=24, width=36):
+    import cv2
+    crop = photo_rgb[100:100 + height, 150:150 + width, ::-1].astype(np.uint16) * 257
+    cv2.imwrite(str(path), np.ascontiguousarray(crop))
+    return path
+
+
+def _read16(path):
+    import cv2
+    return cv2.imread(str(path), cv2.IMREAD_UNCHANGED).astype(np.float64) / 65535.
+
+
+@pytest.fixture(scope='module')
+def tiny_weights(tmp_path_factory):
+    from aidn_plugin.zoo.checkpoints import save_checkpoint
+    path = tmp_path_factory.mktemp('w') / 'tiny_x4.pth'
+    save_checkpoint(path, tiny_model(seed=43, upscale=4).state_dict(), {})
+    return path
+
+
+def test_upscale_backend_openvino_equals_torch_and_says_what_ran(tmp_path, photo_rgb, tiny_weights, exported, capsys):
+    from aidn_plugin.cli.aidn_cli import main as aidn_main
+    from aidn_plugin.inference import precision
+    image = _image16(tmp_path / 'a.png', photo_rgb)
+    common = [str(image), '--tile', '16', '--tile-overlap', '4']
+    assert aidn_main(['upscale', *common, '--weights', str(tiny_weights), '--precision', 'fp32', '-q',
+                      '-o', str(tmp_path / 'torch.png')]) == 0
+    assert aidn_main(['upscale', *common, '--weights', str(tiny_weights), '--backend', 'openvino',
+                      '-o', str(tmp_path / 'ov.png')]) == 0
+    out = capsys.readouterr().out
+    # weights without a measurement stay fp32 under auto, whatever the CPU; the line says why
+    expected = precision.choose('auto', 'cpu', 'openvino', None)
+    assert expected[0] == 'fp32' and f'openvino on cpu, precision fp32 ({expected[1]})' in out
+    assert aidn_main(['upscale', *common, '--onnx', str(exported[1]), '--backend', 'openvino', '-q',
+                      '-o', str(tmp_path / 'file.png')]) == 0
+    reference = _read16(tmp_path / 'torch.png')
+    for name in ('ov.png', 'file.png'):
+        assert np.abs(_read16(tmp_path / name) - reference).max() <= FP32_TOLERANCE + 2 / 65535, name
+
+
+def test_auto_follows_the_cpu_and_the_zoo_measurement(tmp_path, photo_rgb, capsys):
+    from aidn_plugin import zoo
+    from aidn_plugin.cli.aidn_cli import main as aidn_main
+    from aidn_plugin.inference import precision
+    image = _image16(tmp_path / 'a.png', photo_rgb, 12, 16)
+    assert aidn_main(['upscale', str(image), '-m', 'aidn_x4', '--device', 'cpu', '-o', str(tmp_path / 'x4.png')]) == 0
+    chosen, why = precision.choose('auto', 'cpu', 'torch', zoo.ZOO['aidn_x4'].bf16_psnr_change['torch'])
+    assert f'aidn upscale: torch on cpu, precision {chosen} ({why})' in capsys.readouterr().out
+
+
+def test_bf16_on_openvino_runs_only_where_the_cpu_has_it(tmp_path, photo_rgb, tiny_weights, capsys):
+    from aidn_plugin.cli.aidn_cli import main as aidn_main
+    from aidn_plugin.inference import precision
+    image = _image16(tmp_path / 'a.png', photo_rgb, 12, 16)
+    argv = ['upscale', str(image), '--weights', str(tiny_weights), '--backend', 'openvino', '--precision', 'bf16',
+            '-o', str(tmp_path / 'bf16.png')]
+    if precision.native_bf16(precision.cpu_flags()):
+        assert aidn_main(argv) == 0 and 'precision bf16 (as asked)' in capsys.readouterr().out
+    else:
+        with pytest.raises(SystemExit) as stop:
+            aidn_main(argv)
+        assert stop.value.code == 2 and 'AVX-512 BF16 or AMX' in capsys.readouterr().err
+        assert not (tmp_path / 'bf16.png').exists()
+
+
+def test_backend_openvino_without_the_extra_is_one_line(tmp_path, photo_rgb, tiny_weights):
+    image = _image16(tmp_path / 'a.png', photo_rgb, 12, 16)
+    result = python('import sys; sys.modules["openvino"] = None\n'
+                    'from aidn_plugin.cli.aidn_cli import main\n'
+                    f'main(["upscale", {str(image)!r}, "--weights", {str(tiny_weights)!r}, "--backend", "openvino",'
+                    f' "-o", {str(tmp_path / "o.png")!r}])\n')
+    assert result.returncode == 2
+    assert result.stderr.strip() == ('aidn upscale: error: --backend openvino needs the openvino extra (openvino is '
+                                     'missing): pip install "aidn-plugin[openvino]"')
+    assert not (tmp_path / 'o.png').exists()
