@@ -61,16 +61,21 @@ def compile_file(path, threads=None, precision='fp32'):
         raise ValueError(f'threads must be a positive integer or None, got {threads!r}')
     if not os.path.isfile(path):
         raise OvModelError(f'{path}: no such model file')
-    config = {'INFERENCE_PRECISION_HINT': PRECISIONS[precision], 'PERFORMANCE_HINT': 'LATENCY'}
-    if threads is not None:
-        config['INFERENCE_NUM_THREADS'] = threads
-    core = ov.Core()
     try:
-        model = core.read_model(path)
-        return core.compile_model(model, 'CPU', config), model
+        model = ov.Core().read_model(path)
+        return compile_model(model, threads, precision), model
     except Exception as error:  # OpenVINO raises RuntimeError subclasses without a common useful base
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise OvModelError(f'{path}: OpenVINO cannot load it: {first}') from None
+
+
+def compile_model(model, threads=None, precision='fp32'):
+    """``openvino.Model`` ``model`` compiled for the CPU with the given threads and precision (the same
+    settings :func:`compile_file` uses; for models converted in memory, e.g. ``openvino.convert_model``)."""
+    config = {'INFERENCE_PRECISION_HINT': PRECISIONS[precision], 'PERFORMANCE_HINT': 'LATENCY'}
+    if threads is not None:
+        config['INFERENCE_NUM_THREADS'] = threads
+    return _openvino().Core().compile_model(model, 'CPU', config)
 
 
 def _metadata(model, key, default=None):

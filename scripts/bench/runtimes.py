@@ -11,9 +11,11 @@ Runtime intra-op, OpenVINO inference threads):
 * ``torch_fp32`` in NCHW and channels-last (input and weights), ``torch_bf16`` (``torch.autocast``) in
   both layouts: PyTorch eager under ``torch.no_grad``;
 * ``ort_fp32``: the network exported to ONNX (AIDN by ``aidn_plugin.inference.onnx_export``, the others by
-  ``torch.onnx.export`` at this input size) and run by ONNX Runtime;
-* ``openvino_fp32`` and ``openvino_bf16``: the same ONNX file compiled by OpenVINO
-  (``aidn_plugin.inference.ov_runtime``, its inference precision hint);
+  ``torch.onnx.export`` at this input size) and run by ONNX Runtime (left out, and named in ``skipped``,
+  where the export fails: SAFMN's adaptive max pooling at sizes it does not divide);
+* ``openvino_fp32`` and ``openvino_bf16``: compiled by OpenVINO (``aidn_plugin.inference.ov_runtime``, its
+  inference precision hint), AIDN from its ONNX file as ``aidn upscale --backend openvino`` runs it, the
+  others converted from PyTorch by ``openvino.convert_model`` (each network's most direct way in);
 * ``ort_int8`` for AIDN only (``--no-int8`` leaves it out): ``aidn export onnx --int8``'s static
   quantization (the project's quantizer knows AIDN's graph; the peers get no int8 path).
 
@@ -80,26 +82,33 @@ def export(name, model, x, path):
 
 def runtime_tasks(name, model, x, folder, threads, skipped, int8=True):
     """{path: callable} of the ONNX Runtime and OpenVINO paths of one network (and AIDN's int8)."""
-    tasks, onnx_path = {}, os.path.join(folder, f'{name}.onnx')
-    export(name, model, x, onnx_path)
-    array = x.numpy()
+    tasks, onnx_path, array = {}, os.path.join(folder, f'{name}.onnx'), x.numpy()
+    try:
+        export(name, model, x, onnx_path)
+    except Exception as error:  # the exporters raise many kinds; the reason is recorded, the path skipped
+        skipped.append(f'{name}: ONNX export ({str(error).splitlines()[0][:160]})')
+        onnx_path = None
     try:
         from aidn_plugin.inference import ort_runtime
-        session = ort_runtime.build_session(onnx_path, threads)
-        tasks['ort_fp32'] = lambda: session.run(None, {session.get_inputs()[0].name: array})[0]
-        if int8 and name.startswith('aidn'):
+        if onnx_path:
+            session = ort_runtime.build_session(onnx_path, threads)
+            tasks['ort_fp32'] = lambda: session.run(None, {session.get_inputs()[0].name: array})[0]
+        if onnx_path and int8 and name.startswith('aidn'):
             from aidn_plugin.inference.onnx_quantize import default_calibration_images, quantize_int8, split_held_out
             int8_path = os.path.join(folder, f'{name}_int8.onnx')
             quantize_int8(onnx_path, int8_path, split_held_out(default_calibration_images())[0], model.upscale)
-            int8 = ort_runtime.load(int8_path, threads)
-            tasks['ort_int8'] = lambda: int8.run(array)
+            int8_model = ort_runtime.load(int8_path, threads)
+            tasks['ort_int8'] = lambda: int8_model.run(array)
     except ImportError as error:
         skipped.append(f'{name}: ONNX Runtime ({error})')
     try:
+        import openvino
+
         from aidn_plugin.inference import ov_runtime
+        converted = (openvino.Core().read_model(onnx_path) if name.startswith('aidn')
+                     else openvino.convert_model(model, example_input=x))
         for precision in ('fp32', 'bf16'):
-            compiled, _ = ov_runtime.compile_file(onnx_path, threads, precision)
-            request = compiled.create_infer_request()
+            request = ov_runtime.compile_model(converted, threads, precision).create_infer_request()
             tasks[f'openvino_{precision}'] = lambda request=request: request.infer({0: array})[0]
     except ImportError as error:
         skipped.append(f'{name}: OpenVINO ({error})')
