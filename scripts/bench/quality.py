@@ -40,7 +40,9 @@ What one cell does:
 4. ``basicsr test`` of the final ``net_g_latest.pth`` on ``--sets`` under ``--test-root``
    (``<set>/HR`` and ``<set>/LR_bicubic/X4/<name>x4.png``): Y-channel PSNR/SSIM, border crop 4.
 
-Networks (``--models``): ``aidn`` (the default AIDN), ``safmn`` (spandrel's SAFMN, dim 36, 8 blocks) and the
+Networks (``--models``): ``aidn`` (the default AIDN), ``safmn`` (spandrel's SAFMN, dim 36, 8 blocks), ``span``
+(spandrel's SPAN, 48 channels), ``ecbsr`` (BasicSR's ECBSR M16C48) and ``srvgg`` (BasicSR's SRVGGNetCompact,
+48 features, 16 convolutions), each as the speed benchmark builds it (``scripts/bench/peers.py``), and the
 ablation variants of AIDN, each one constructor option away from the default: ``aidn_noedge``
 (``edge_input: false``, no edge branch at all), ``aidn_plain`` (``asymmetric: false``, plain 3x3
 convolutions in place of the asymmetric units), ``aidn_onetap`` (``num_out: 1``, no multi-residual fusion),
@@ -85,6 +87,10 @@ NETWORKS = {
              'num_out': 3, 'attention': 'cca', 'edge_operator': 'sobel'},
     'safmn': {'type': 'SAFMN', 'dim': 36, 'n_blocks': 8, 'ffn_scale': 2.0, 'upscaling_factor': SCALE},
     'span': {'type': 'SPAN', 'num_in_ch': 3, 'num_out_ch': 3, 'feature_channels': 48, 'upscale': SCALE},
+    'ecbsr': {'type': 'ECBSR', 'num_in_ch': 3, 'num_out_ch': 3, 'num_block': 16, 'num_channel': 48, 'with_idt': False,
+              'act_type': 'prelu', 'scale': SCALE},
+    'srvgg': {'type': 'SRVGGNetCompact', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 48, 'num_conv': 16,
+              'upscale': SCALE, 'act_type': 'prelu'},
 }
 # Ablation variants of AIDN: each changes one option of the default network (see the benchmarks page's ablation).
 ABLATIONS = {
@@ -103,6 +109,7 @@ for _name, _change in dict(ABLATIONS, **EDGE_NETWORKS).items():
 for _name in LOSSES:
     NETWORKS[_name] = dict(NETWORKS['aidn'])
 LABELS = {'aidn': 'AIDN (C32 B8 K3)', 'safmn': 'SAFMN (dim 36, 8 blocks)', 'span': 'SPAN (48 channels)',
+          'ecbsr': 'ECBSR (M16C48)', 'srvgg': 'SRVGGNetCompact (48 feat, 16 conv)',
           'aidn_noedge': 'AIDN without the edge input', 'aidn_plain': 'AIDN, plain 3x3 units',
           'aidn_onetap': 'AIDN, one tap (no multi-residual fusion)', 'aidn_noatt': 'AIDN without block attention',
           'aidn_edgegate': 'AIDN, edge gate in every block', 'aidn_edgeloss': 'AIDN, edge-weighted L1 loss'}
