@@ -111,6 +111,13 @@ def _campaign_table(_module, _report_file):
     return campaign.markdown_table(campaign.read_logs())
 
 
+def _cost_table(_module, speed_file):
+    from scripts.bench import quality_report
+    speed = _json(speed_file)
+    reports = [_json('benchmarks/quality.json'), _json('benchmarks/quality_12k.json')]
+    return quality_report.cost_markdown(quality_report.training_cost(reports, speed), speed)
+
+
 def _warmstart_table(_module, report_file):
     from scripts.bench import campaign
     return campaign.warmstart_markdown(_json(report_file))
@@ -126,6 +133,11 @@ def _warmstart_table(_module, report_file):
     ('benchmarks', 'Edge designs', _report_table, 'benchmarks/edges.json', slice(None)),
     # the weights campaign: every chunk of every scale, and the warm-start check's arms and difference
     ('model-zoo', 'How the weights were trained', _campaign_table, None, slice(None)),
+    # every network at its best runtime, per CPU class
+    ('benchmarks', 'Every network at its best CPU runtime', _report_table, 'benchmarks/runtimes_avx512bf16.json',
+     slice(None)),
+    # quality against training hours
+    ('benchmarks', 'Quality against training time', _cost_table, 'benchmarks/speed.json', slice(None)),
     # the bf16 changes that --precision auto decides by
     ('inference', 'Precision: fp32, bf16 and `auto`', _report_table, 'benchmarks/precision_quality.json', slice(None)),
     ('model-zoo', 'How the weights were trained', _warmstart_table, 'benchmarks/weights_campaign/warmstart_x4.json',
@@ -137,6 +149,8 @@ def test_docs_table_is_the_reports_table(page, section, render, report_file, whi
     module = {'benchmarks/speed.json': 'scripts.bench.speed',
               'benchmarks/precision_quality.json': 'scripts.bench.precision_quality'}.get(report_file,
                                                                                           'scripts.bench.quality')
+    if report_file and report_file.startswith('benchmarks/runtimes_'):
+        module = 'scripts.bench.runtimes'
     expected = [line for table in _tables(render(module, report_file))[which] for line in table]
     shown = [line.strip() for line in _section(page, section).splitlines()]
     missing = [line for line in expected if line.strip() not in shown]
