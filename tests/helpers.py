@@ -76,3 +76,18 @@ def call_main(main, argv, capsys):
         code = exit_info.code
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def write_image16(path, photo_rgb, height, width):
+    """A 16-bit PNG crop of ``photo_rgb`` at ``path`` (backends' outputs then compare at 1/65535 resolution)."""
+    import cv2
+    import numpy as np
+    crop = photo_rgb[100:100 + height, 150:150 + width, ::-1].astype(np.uint16) * 257
+    cv2.imwrite(str(path), np.ascontiguousarray(crop))
+    return path
+
+
+def read_image16(path):
+    """A 16-bit image file as float64 in [0, 1]."""
+    import cv2
+    return cv2.imread(str(path), cv2.IMREAD_UNCHANGED).astype('float64') / 65535.

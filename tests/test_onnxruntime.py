@@ -11,7 +11,7 @@ from aidn_plugin.cli.aidn_cli import main as aidn_main
 from aidn_plugin.inference import onnx_quantize, ort_runtime
 from aidn_plugin.inference.onnx_export import export_onnx
 from aidn_plugin.zoo.checkpoints import save_checkpoint
-from helpers import call_main, python, write_photo_crops
+from helpers import call_main, python, read_image16, write_image16, write_photo_crops
 from zoo_helpers import tiny_model
 from zoo_helpers import single_thread  # noqa: F401  (autouse fixture: one torch thread)
 
@@ -36,14 +36,10 @@ def onnx_file(tmp_path_factory):
 
 
 def _image16(path, photo_rgb, height=30, width=44):
-    """A 16-bit PNG: the backends' outputs are then compared at 1/65535 resolution."""
-    crop = photo_rgb[100:100 + height, 150:150 + width, ::-1].astype(np.uint16) * 257
-    cv2.imwrite(str(path), np.ascontiguousarray(crop))
-    return path
+    return write_image16(path, photo_rgb, height, width)
 
 
-def _read(path):
-    return cv2.imread(str(path), cv2.IMREAD_UNCHANGED).astype(np.float64) / 65535.
+_read = read_image16
 
 
 @pytest.mark.parametrize('tiling', [['--tile', '0'], ['--tile', '20', '--tile-overlap', '4']], ids=['whole', 'tiled'])

@@ -7,7 +7,7 @@ import torch
 from aidn_plugin.inference import ov_runtime
 from aidn_plugin.inference.onnx_export import export_onnx
 from aidn_plugin.inference.tiling import upscale_image
-from helpers import python
+from helpers import python, read_image16, write_image16
 from zoo_helpers import tiny_model
 from zoo_helpers import single_thread  # noqa: F401  (autouse fixture: one torch thread)
 
@@ -83,15 +83,10 @@ def test_without_openvino_the_error_names_the_extra(exported):
 
 # ------------------------------------------------------------------------------------------ aidn upscale
 def _image16(path, photo_rgb, height=24, width=36):
-    import cv2
-    crop = photo_rgb[100:100 + height, 150:150 + width, ::-1].astype(np.uint16) * 257
-    cv2.imwrite(str(path), np.ascontiguousarray(crop))
-    return path
+    return write_image16(path, photo_rgb, height, width)
 
 
-def _read16(path):
-    import cv2
-    return cv2.imread(str(path), cv2.IMREAD_UNCHANGED).astype(np.float64) / 65535.
+_read16 = read_image16
 
 
 @pytest.fixture(scope='module')
