@@ -23,9 +23,9 @@ def run(args, cwd=None, env=None, timeout=600, **kwargs):
     return subprocess.run(args, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, **kwargs)
 
 
-def python(code, cwd=None, env=None, timeout=300):
-    """Run Python source in a fresh interpreter of this environment."""
-    return run([sys.executable, '-c', code], cwd=cwd, env=env, timeout=timeout)
+def python(code, cwd=None, env=None, timeout=300, args=()):
+    """Run Python source in a fresh interpreter of this environment (``args``: its sys.argv[1:])."""
+    return run([sys.executable, '-c', code, *args], cwd=cwd, env=env, timeout=timeout)
 
 
 def free_port():
