@@ -368,6 +368,9 @@ def parse_args(argv):
             parser.error(f"--num-gpu must be 'auto' or a number, got {args.num_gpu!r}")
     args.models = list(dict.fromkeys(args.models))
     args.sets = list(dict.fromkeys(args.sets))
+    # the runs stand in --work-dir, so relative folders are made absolute here, where they were given
+    args.test_root = os.path.abspath(args.test_root)
+    args.data = [os.path.abspath(folder) for folder in args.data]
     args.seeds = list(dict.fromkeys(args.seeds))
     return args
 
