@@ -26,7 +26,9 @@ gets ``bf16_psnr_change`` ({backend: {set: dB}}), which ``aidn upscale --precisi
 evidence file's path; ``tests/test_evidence.py`` checks the table against this JSON. The CPU's model and
 flags are recorded: bf16 runs natively only with AVX-512 BF16 or AMX.
 
-Options: ``--models`` (every zoo entry), ``--sets`` (Set5 Set14 B100), ``--data`` (datasets), ``--variant``
+Options: ``--models`` (every zoo entry), ``--sets`` (Set5 Set14 B100), ``--data`` (datasets; a folder outside
+the repository is recorded in the command as ``DATASETS``: the folder holding ``<set>/HR`` and
+``<set>/LR_bicubic/X<s>``), ``--variant``
 (repeatable; none by default), ``--threads`` (torch, OpenVINO and ONNX Runtime threads, 2), ``--out``
 (benchmarks/precision_quality.json), ``--write-zoo`` (update ``aidn_plugin/zoo/weights/published.json``).
 """
@@ -209,8 +211,11 @@ def main(argv=None):
     import aidn_plugin  # noqa: F401  (its compat layer before BasicSR)
     from aidn_plugin import zoo
     torch.set_num_threads(args.threads)
+    given = list(sys.argv[1:] if argv is None else argv)
+    if '--data' in given and not os.path.abspath(args.data).startswith(ROOT + os.sep):
+        given[given.index('--data') + 1] = 'DATASETS'  # a folder outside the repository: named by its role
     report = {'machine': machine_info(args.threads),
-              'command': 'python -m scripts.bench.precision_quality ' + ' '.join(sys.argv[1:] if argv is None else argv),
+              'command': 'python -m scripts.bench.precision_quality ' + ' '.join(given),
               'metric': 'BasicSR calculate_psnr, Y channel, crop border = scale; whole-image inference (tile 0)',
               'models': {name: measure(name, args) for name in (args.models or sorted(zoo.ZOO))}}
     write_json_atomic(args.out, report)

@@ -466,9 +466,12 @@ def pack_unfinished(args, log=print):
 
 
 def _repo_relative(path):
-    """``path`` relative to the repository when it lies inside it (as given, links not followed)."""
+    """``path`` relative to the repository when it lies inside it (as given, links not followed); a folder
+    outside it by its name alone, since another machine has it elsewhere."""
     path = os.path.abspath(path)
-    return os.path.relpath(path, REPO) if path.startswith(REPO + os.sep) else path
+    if path.startswith(REPO + os.sep):
+        return os.path.relpath(path, REPO)
+    return f'{os.path.basename(path)} (outside the repository)'
 
 
 def write_report(args, data_root, names, skipped):
