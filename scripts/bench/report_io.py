@@ -20,14 +20,10 @@ def cpu_name():
 
 
 def cpu_flags():
-    """The CPU's vector-instruction flags from /proc/cpuinfo (sse*, avx*, amx*, fma, f16c...; what oneDNN and
-    onnxruntime pick their kernels by), sorted; [] where unknown."""
-    try:
-        with open('/proc/cpuinfo') as handle:
-            flags = next((line.split(':', 1)[1].split() for line in handle if line.startswith('flags')), [])
-    except OSError:
-        return []
-    return sorted(f for f in flags if f.startswith(('sse', 'ssse', 'avx', 'amx', 'fma', 'f16c', 'vnni')))
+    """The CPU's vector-instruction flags (sse*, avx*, amx*, fma, f16c...; what oneDNN and onnxruntime pick
+    their kernels by), sorted; [] where unknown. Read by the package's own reader of /proc/cpuinfo."""
+    from aidn_plugin.inference.precision import cpu_flags as all_flags
+    return sorted(f for f in all_flags() if f.startswith(('sse', 'ssse', 'avx', 'amx', 'fma', 'f16c', 'vnni')))
 
 
 def machine_info(threads):

@@ -30,9 +30,7 @@ keep a report each.
 Options: ``--models``, ``--threads`` (2), ``--size WxH`` (output, 1280x720), ``--scale`` (4), ``--repeats``
 (7), ``--warmup`` (2), ``--no-int8``, ``--out-dir`` (benchmarks).
 """
-import argparse
 import contextlib
-import copy
 import functools
 import os
 import sys
@@ -45,6 +43,7 @@ from aidn_plugin.archs.complexity import parse_size
 from aidn_plugin.inference.precision import cpu_flags
 from scripts.bench import peers
 from scripts.bench.report_io import machine_info, ratio, write_json_atomic, write_text_atomic
+from scripts.bench.speed import in_layout
 from scripts.bench.timing import round_robin, summarize
 
 DEFAULT_MODELS = ('aidn_fused', 'safmn', 'span', 'ecbsr', 'srvgg')
@@ -57,10 +56,9 @@ def cpu_class(flags):
 
 
 def torch_task(model, x, layout, bf16):
-    """One forward pass of a copy of ``model`` in ``layout``, fp32 or under bf16 autocast."""
-    model, x = copy.deepcopy(model), x.clone()
-    if layout == 'channels_last':
-        model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    """One forward pass of a copy of ``model`` in ``layout`` (the speed benchmark's), fp32 or under bf16
+    autocast."""
+    model, x = in_layout(model, x, layout)
     precision = torch.autocast('cpu', dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 
     def run():
