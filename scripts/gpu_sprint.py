@@ -97,30 +97,11 @@ def write_json(path, record):
 
 
 def evaluate_file(path, test_root, sets, work_dir, threads, tag, num_gpu=0):
-    """``basicsr test`` of the weight file ``path`` (``params_ema``, else ``params``) on ``sets``: the zoo's
-    evaluation (``scripts.bench.zoo_eval``), returned as its evidence record."""
-    import torch
-
-    from aidn_plugin.archs.aidn_spec import resolve_arch
-    from aidn_plugin.zoo.checkpoints import read_checkpoint
-    from aidn_plugin.zoo.registry import file_sha256
-    from scripts.bench.quality import check_test_sets, evaluation_options, read_metrics, run_basicsr, write_yaml
-    from scripts.bench.report_io import machine_info
+    """``basicsr test`` of the weight file ``path`` on ``sets``: the zoo's evaluation, as its evidence record."""
+    from scripts.bench.quality import check_test_sets
+    from scripts.bench.zoo_eval import evaluate_weights
     check_test_sets(test_root, sets, SCALE)
-    state_dict, stored = read_checkpoint(path)
-    network_g = dict(type='AIDN', **resolve_arch(state_dict, stored, None, source=os.fspath(path)))
-    network_g['rgb_mean'] = [float(v) for v in network_g['rgb_mean']]
-    key = 'params_ema' if 'params_ema' in torch.load(path, map_location='cpu', weights_only=True) else 'params'
-    option_file = os.path.join(work_dir, f'{tag}.yml')
-    write_yaml(option_file, evaluation_options(tag, network_g, os.path.abspath(path), os.path.abspath(test_root),
-                                               list(sets), SCALE, num_gpu, key))
-    meta = machine_info(threads)
-    seconds = run_basicsr('test', option_file, work_dir, threads, log_name=f'{tag}.out')
-    return {'name': NAME, 'scale': SCALE, 'filename': os.path.basename(path), 'sha256': file_sha256(path),
-            'param_key': key, 'sets': read_metrics(os.path.join(work_dir, 'results', tag), sets),
-            'test': f'basicsr test, Y-channel PSNR/SSIM (BasicSR calculate_psnr/calculate_ssim), border crop {SCALE}',
-            'command': f'python -m scripts.bench.zoo_eval --names {NAME}', 'test_seconds': round(seconds, 1),
-            'meta': meta}
+    return evaluate_weights(path, NAME, SCALE, test_root, sets, work_dir, threads, tag, num_gpu=num_gpu)
 
 
 # ------------------------------------------------------------------------------------------------- run

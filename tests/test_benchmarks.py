@@ -155,7 +155,7 @@ def test_peak_memory_follows_the_largest_live_set():
 
 
 # ------------------------------------------------------------------------------------------- speed report
-def test_speed_report_ratios_targets_and_profile(tiny_speed_report):
+def test_speed_report_ratios_and_profile(tiny_speed_report):
     report = tiny_speed_report
     models = report['models']
     assert list(models) == ['safmn', 'aidn', 'aidn_fused', 'bicubic']
@@ -175,10 +175,6 @@ def test_speed_report_ratios_targets_and_profile(tiny_speed_report):
     assert models['bicubic']['macs'] == 0 and models['bicubic']['gmacs_per_s'] is None
     assert 'train_step' not in models['aidn_fused'] and models['aidn']['train_step']['runs'] == 2
     assert all(m['peak_memory_bytes'] > 0 for m in models.values())
-    assert set(report['targets']) == {'fused latency / SAFMN', 'fused MAC/s / dense matmul MAC/s',
-                                      'training step / SAFMN'}
-    for target in report['targets'].values():
-        assert isinstance(target['met'], bool)
     assert report['profile']['model'] == 'aidn_fused' and len(report['profile']['rows']) == 5
     assert report['profile']['layout'] == fused['layout']
     assert sum(r['share'] for r in report['profile']['rows']) <= 1.0001

@@ -11,50 +11,30 @@ the same data, seeds, iterations, batch, patch, optimizer and schedule, then Y-P
     python -m scripts.bench.quality --no-train                           # only rebuild the table
     python -m scripts.bench.quality --iters 50000 --batch 64 --patch 192 --workers 8 --threads 8   # a GPU
 
-A campaign of *cells*: one cell is one (network, seed, recipe) training and its test. A finished cell writes
+One cell is one (network, seed, recipe) training and its test. A finished cell writes
 ``<cells-dir>/<experiment>.json`` (commit it: it is the evidence) and is skipped when the script runs again;
-an interrupted cell resumes from its last checkpoint (``--auto_resume``, every ``--checkpoint-every``
-iterations) in ``--work-dir``. So the campaign can be stopped at any time and continued over several days
-with the same command. After the cells it writes the table of every finished cell of the recipe.
+an interrupted cell resumes from its last checkpoint in ``--work-dir`` (``--auto_resume``), so the same
+command continues a campaign over several days. ``train_seconds`` counts only the run that finished the cell.
 
-When the next session may run on another machine (an empty ``--work-dir``), ``--pack`` copies the newest
-checkpoint of every unfinished cell of ``--models`` and ``--seeds`` to ``<carry-dir>/<experiment>/``
-(``scripts/bench/carry.py``; commit it). A cell with a carried checkpoint newer than its work folder's starts
-from it (sha256 checked; its JSON records ``carried_from``), and the carried copy is removed once the cell is
-finished. ``train_seconds`` counts only the run that finished the cell.
+A cell: every image under the ``--data`` folders at least ``--patch`` pixels (listed in a ``meta_info`` file;
+``EdgePairedImageDataset`` reads them in place and makes the LR on the fly with MATLAB-style bicubic); one
+training option file identical for every network except ``network_g``, ``name`` and the seed (L1, Adam
+``--lr`` with betas 0.9/0.99, cosine decay to ``--eta-min``, ``--batch`` random ``--patch`` crops with flips
+and rotations, EMA ``--ema-decay``; SAFMN's own learning rate, 1e-3, is the default); ``basicsr train``
+through ``scripts/bench/quality_entry.py`` (the ``basicsr`` command plus the peers in BasicSR's registry);
+``basicsr test`` of ``net_g_latest.pth`` on ``--sets`` (``<test-root>/<set>/HR`` against
+``LR_bicubic/X4/<name>x4.png``), Y-channel PSNR/SSIM, border crop 4.
 
-What one cell does:
-
-1. Training data: every image under the ``--data`` folders (searched recursively; default
-   ``datasets/train`` inside the repository, BasicSR's convention, e.g. T91 + BSD200, the classic 291
-   images), listed in a BasicSR ``meta_info`` file in the work folder; images smaller than ``--patch`` are
-   left out (and counted). No copies: ``EdgePairedImageDataset`` reads the HR images where they are and makes
-   the LR on the fly with MATLAB-style bicubic (``dataroot_lq`` omitted).
-2. One training option file per cell, identical for every network except ``network_g``, ``name`` and the
-   seed: L1 loss, Adam (``--lr``, betas 0.9/0.99), cosine decay to ``--eta-min`` over ``--iters``, no
-   warm-up, ``--batch`` random ``--patch`` crops with flips and rotations, EMA ``--ema-decay`` (0 = none: an
-   EMA of 0.999 needs far more iterations than a CPU budget to leave its random start). SAFMN's own
-   learning rate (1e-3) is the default, so the peer gets its published setting.
-3. ``basicsr train`` (``scripts/bench/quality_entry.py``: the ``basicsr`` command plus SAFMN in BasicSR's
-   registry), run in the work folder with ``--auto_resume``.
-4. ``basicsr test`` of the final ``net_g_latest.pth`` on ``--sets`` under ``--test-root``
-   (``<set>/HR`` and ``<set>/LR_bicubic/X4/<name>x4.png``): Y-channel PSNR/SSIM, border crop 4.
-
-Networks (``--models``): ``aidn`` (the default AIDN), ``safmn`` (spandrel's SAFMN, dim 36, 8 blocks), ``span``
-(spandrel's SPAN, 48 channels), ``ecbsr`` (BasicSR's ECBSR M16C48) and ``srvgg`` (BasicSR's SRVGGNetCompact,
-48 features, 16 convolutions), each as the speed benchmark builds it (``scripts/bench/peers.py``), and the
-ablation variants of AIDN, each one constructor option away from the default: ``aidn_noedge``
-(``edge_input: false``, no edge branch at all), ``aidn_plain`` (``asymmetric: false``, plain 3x3
-convolutions in place of the asymmetric units), ``aidn_onetap`` (``num_out: 1``, no multi-residual fusion),
-``aidn_noatt`` (``attention: none``); and the edge-guided variants: ``aidn_edgegate`` (``edge_guide: gate``,
-an edge gate in every block) and ``aidn_edgeloss`` (the default network trained with ``EdgeAwareL1Loss``,
-``edge_weight: 1``, instead of L1).
+Networks (``--models``), each built as the speed benchmark builds it (``scripts/bench/peers.py``): ``aidn``,
+``safmn`` (spandrel, dim 36, 8 blocks), ``span`` (spandrel, 48 channels), ``ecbsr`` (BasicSR, M16C48),
+``srvgg`` (BasicSR's SRVGGNetCompact, 48 features, 16 convolutions); AIDN's ablation, one constructor option
+away from the default: ``aidn_noedge`` (``edge_input: false``), ``aidn_plain`` (``asymmetric: false``),
+``aidn_onetap`` (``num_out: 1``), ``aidn_noatt`` (``attention: none``); its edge designs: ``aidn_edgegate``
+(``edge_guide: gate``) and ``aidn_edgeloss`` (``EdgeAwareL1Loss`` with ``edge_weight: 1``).
 
 Results: ``<out-dir>/<report-name>.json`` and ``.md``: per network the mean and sample standard deviation
-over the finished seeds, every seed, the difference of each network's mean to AIDN's with a verdict on the
-noise (beyond or within the larger seed range, ``scripts/bench/quality_report.py``), bicubic as the floor, and
-the targets (AIDN's mean Y-PSNR at least SAFMN's on Set14 and B100; with ``aidn_noedge`` in the report, each
-edge-using network at least 0.05 dB above it). Cells not yet run are listed.
+over the finished seeds, every seed, each network's difference to AIDN with a verdict on the noise
+(``scripts/bench/quality_report.py``), bicubic as the floor, the targets, and the cells not yet run.
 
 Options: ``--data DIR [DIR ...]``, ``--test-root DIR`` (default ``datasets`` inside the repository),
 ``--sets NAME [NAME ...]`` (Set5 Set14 B100), ``--models`` (aidn safmn), ``--seeds`` (0 1 2), ``--iters``
@@ -62,8 +42,7 @@ Options: ``--data DIR [DIR ...]``, ``--test-root DIR`` (default ``datasets`` ins
 ``--ema-decay`` (0), ``--workers`` (data loader processes per GPU, 1), ``--enlarge`` (dataset_enlarge_ratio,
 100: fewer epoch restarts), ``--checkpoint-every`` (500), ``--print-freq`` (100), ``--threads`` (OMP/MKL
 threads of the runs, 2), ``--num-gpu`` (``auto``: all GPUs present, none on a CPU machine), ``--work-dir``
-(results/benchmark_quality), ``--cells-dir`` (benchmarks/quality_cells), ``--carry-dir``
-(benchmarks/quality_carry), ``--pack`` (only pack unfinished cells' checkpoints), ``--out-dir`` (benchmarks),
+(results/benchmark_quality), ``--cells-dir`` (benchmarks/quality_cells), ``--out-dir`` (benchmarks),
 ``--report-name`` (quality), ``--no-train`` (only the table), ``--no-bicubic``, ``--quiet`` (BasicSR's output
 to ``<work-dir>/<cell>_<phase>.out`` instead of the terminal).
 """
@@ -76,7 +55,6 @@ import time
 import yaml
 
 # markdown is re-exported: the docs' tables are checked against quality.markdown(report)
-from scripts.bench import carry
 from scripts.bench.quality_report import SCALE, compare, markdown, summarize_cells  # noqa: F401
 from scripts.bench.report_io import machine_info, write_json_atomic, write_text_atomic
 
@@ -342,10 +320,6 @@ def parse_args(argv):
     parser.add_argument('--cells-dir', default=os.path.join(REPO, 'benchmarks', 'quality_cells'),
                         help='one JSON per finished (network, seed, recipe) cell; finished cells are skipped')
     parser.add_argument('--report-name', default='quality', help='<out-dir>/<name>.json and .md')
-    parser.add_argument('--carry-dir', default=os.path.join(REPO, 'benchmarks', 'quality_carry'),
-                        help='committed checkpoints of unfinished cells, to continue them on another machine')
-    parser.add_argument('--pack', action='store_true',
-                        help="copy every unfinished cell's newest checkpoint to --carry-dir and stop")
     parser.add_argument('--no-train', action='store_true', help='only rebuild the table from finished cells')
     parser.add_argument('--no-bicubic', action='store_true')
     parser.add_argument('--quiet', action='store_true', help="BasicSR's output to files in --work-dir")
@@ -430,39 +404,11 @@ def run(args, log=print):
                 continue
             if args.no_train:
                 continue
-            experiment = experiment_name(model, cell_args)
-            carried = carry.unpack(args.carry_dir, experiment, work_dir)
-            if carried is not None:
-                log(f'[{model}_s{seed}] resuming from the carried checkpoint of iteration {carried["iteration"]} '
-                    f'({os.path.join(args.carry_dir, experiment)})')
             record = run_cell(model, cell_args, data_root, meta_info, work_dir, log)
             record['data'] = {'images': len(names), 'skipped': len(skipped)}
-            if carried is not None:
-                record['carried_from'] = carried
             write_json_atomic(path, record)
             log(f'[{model}_s{seed}] wrote {path}')
-            if carry.drop(args.carry_dir, experiment):
-                log(f'[{model}_s{seed}] removed its carried checkpoint (the cell is finished)')
     return write_report(args, data_root, names, skipped)
-
-
-def pack_unfinished(args, log=print):
-    """``--pack``: the newest checkpoint of every unfinished cell of --models and --seeds to --carry-dir."""
-    work_dir, cells_dir = os.path.abspath(args.work_dir), os.path.abspath(args.cells_dir)
-    for model in args.models:
-        for seed in args.seeds:
-            cell_args = with_seed(args, seed)
-            if os.path.isfile(cell_path(cells_dir, model, cell_args)):
-                continue
-            experiment = experiment_name(model, cell_args)
-            manifest = carry.pack(work_dir, experiment, args.carry_dir)
-            if manifest is not None:
-                log(f'[{model}_s{seed}] packed iteration {manifest["iteration"]} of {args.iters} to '
-                    f'{os.path.join(args.carry_dir, experiment)}')
-            else:
-                current = carry.read_manifest(args.carry_dir, experiment)
-                log(f'[{model}_s{seed}] nothing new to pack' +
-                    (f' (carried: iteration {current["iteration"]})' if current else ' (no checkpoint)'))
 
 
 def _repo_relative(path):
@@ -511,11 +457,8 @@ def main(argv=None):
     import aidn_plugin  # noqa: F401  (compat layer; the dataset's image list uses its reader)
     from aidn_plugin.cli.errors import fail
     try:
-        if args.pack:
-            pack_unfinished(args)
-            return 0
         report = run(args)
-    except (BenchmarkError, carry.CarryError) as error:
+    except BenchmarkError as error:
         fail(f'scripts.bench.quality: error: {error}')
     except OSError as error:
         fail(f'scripts.bench.quality: error: {error}')

@@ -57,10 +57,6 @@ from scripts.bench.timing import round_robin, summarize
 
 REFERENCE = 'safmn'
 TRAINABLE = ('aidn', 'safmn', 'span', 'ecbsr', 'srvgg')
-# The issue's targets, checked and printed with the results.
-TARGET_LATENCY_RATIO = 0.75
-TARGET_MATMUL_FRACTION = 0.60
-TARGET_TRAIN_RATIO = 1.2
 
 
 LAYOUTS = ('nchw', 'channels_last')
@@ -288,29 +284,9 @@ def run_benchmark(models, threads=(1, 2), size=(1280, 720), scale=4, repeats=7, 
         report['profile'] = dict(model='aidn_fused', layout=results['aidn_fused']['layout'],
                                  **profile_forward(*placed['aidn_fused', results['aidn_fused']['layout']],
                                                    profile_rows))
-    report['targets'] = check_targets(results)
     load = os.getloadavg() if hasattr(os, 'getloadavg') else None
     report['meta']['load_average_end'] = [round(v, 2) for v in load] if load else None
     return report
-
-
-def check_targets(results):
-    """The speed issue's targets (fused AIDN vs SAFMN at its better layout, the training step) as
-    {name: {'value', 'target', 'met'}}; absent figures are left out."""
-    targets = {}
-    fused, aidn = results.get('aidn_fused'), results.get('aidn')
-    if fused:
-        value = fused['ratios']['latency']
-        targets['fused latency / SAFMN'] = {'value': value, 'target': f'<= {TARGET_LATENCY_RATIO}',
-                                            'met': value <= TARGET_LATENCY_RATIO}
-        value = fused['matmul_fraction']
-        targets['fused MAC/s / dense matmul MAC/s'] = {'value': value, 'target': f'>= {TARGET_MATMUL_FRACTION}',
-                                                      'met': value >= TARGET_MATMUL_FRACTION}
-    if aidn and aidn['ratios'].get('train_step') is not None:
-        value = aidn['ratios']['train_step']
-        targets['training step / SAFMN'] = {'value': value, 'target': f'<= {TARGET_TRAIN_RATIO}',
-                                            'met': value <= TARGET_TRAIN_RATIO}
-    return targets
 
 
 # ---------------------------------------------------------------------------------------------- report
@@ -322,7 +298,7 @@ LAYOUT_NAMES = {'nchw': 'NCHW', 'channels_last': 'CL'}
 
 
 def markdown(report):
-    """The Markdown tables (latency per thread count and layout, reference, targets, profile) of a report."""
+    """The Markdown tables (latency per thread count and layout, reference, profile) of a report."""
     meta, settings = report['meta'], report['settings']
     width, height = settings['output_size']
     threads = [str(t) for t in settings['threads']]
@@ -370,10 +346,6 @@ def markdown(report):
         f'{ref["matmul"]["gmacs_per_s"]:.1f}, one 3x3 convolution at 36 channels {ref["conv3x3_36_nchw"]["gmacs_per_s"]:.1f} '
         f'NCHW / {ref["conv3x3_36_channels_last"]["gmacs_per_s"]:.1f} CL'
         for count, ref in report['reference'].items()) + '.']
-    if report.get('targets'):
-        lines += ['', '| target | measured | wanted | met |', '|---|---:|---:|---|']
-        for key, t in report['targets'].items():
-            lines.append(f'| {key} | {t["value"]:.2f} | {t["target"]} | {"yes" if t["met"] else "**no**"} |')
     if report.get('profile'):
         prof = report['profile']
         lines += ['', f'Where the time goes: torch.profiler, fused AIDN forward pass ({LAYOUT_NAMES[prof["layout"]]}, '

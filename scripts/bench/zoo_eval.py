@@ -26,28 +26,39 @@ from scripts.bench.report_io import machine_info, write_json_atomic
 DEFAULT_SETS = ('Set5', 'Set14', 'B100')
 
 
-def evaluate_entry(entry, test_root, sets, work_dir, threads):
-    """``basicsr test`` of one zoo entry's verified local file; returns its evidence record."""
+def evaluate_weights(path, name, scale, test_root, sets, work_dir, threads, tag, arch=None, num_gpu=0):
+    """``basicsr test`` of the AIDN weight file ``path`` (``params_ema`` when it holds them, else ``params``)
+    on ``sets`` under ``test_root``, run in ``work_dir`` as ``tag``; returns the evidence record of zoo entry
+    ``name``. ``arch`` is the zoo entry's architecture record (None: read from the file)."""
+    import torch
+
     from aidn_plugin.archs.aidn_spec import resolve_arch
     from aidn_plugin.zoo.checkpoints import read_checkpoint
-    from aidn_plugin.zoo.registry import ensure_local, file_sha256
-    path = ensure_local(entry.name, allow_download=False)
+    from aidn_plugin.zoo.registry import file_sha256
     state_dict, stored = read_checkpoint(path)
-    network_g = dict(type='AIDN', **resolve_arch(state_dict, stored, entry.arch, source=str(path)))
-    network_g['rgb_mean'] = list(network_g['rgb_mean'])
-    name = f'zoo_eval_{entry.name}'
-    option_file = os.path.join(work_dir, f'{name}.yml')
-    write_yaml(option_file, evaluation_options(name, network_g, os.fspath(path), os.path.abspath(test_root), sets,
-                                               entry.scale))
+    network_g = dict(type='AIDN', **resolve_arch(state_dict, stored, arch, source=os.fspath(path)))
+    network_g['rgb_mean'] = [float(v) for v in network_g['rgb_mean']]
+    key = 'params_ema' if 'params_ema' in torch.load(path, map_location='cpu', weights_only=True) else 'params'
+    option_file = os.path.join(work_dir, f'{tag}.yml')
+    write_yaml(option_file, evaluation_options(tag, network_g, os.path.abspath(path), os.path.abspath(test_root),
+                                               list(sets), scale, num_gpu, key))
     meta = machine_info(threads)
-    seconds = run_basicsr('test', option_file, work_dir, threads, log_name=f'{name}.out')
+    seconds = run_basicsr('test', option_file, work_dir, threads, log_name=f'{tag}.out')
     return {
-        'name': entry.name, 'scale': entry.scale, 'filename': entry.filename, 'sha256': file_sha256(path),
-        'sets': read_metrics(os.path.join(work_dir, 'results', name), sets),
-        'test': f'basicsr test, Y-channel PSNR/SSIM (BasicSR calculate_psnr/calculate_ssim), border crop {entry.scale}',
-        'command': 'python -m scripts.bench.zoo_eval --names ' + entry.name,
+        'name': name, 'scale': scale, 'filename': os.path.basename(path), 'sha256': file_sha256(path),
+        'param_key': key, 'sets': read_metrics(os.path.join(work_dir, 'results', tag), sets),
+        'test': f'basicsr test, Y-channel PSNR/SSIM (BasicSR calculate_psnr/calculate_ssim), border crop {scale}',
+        'command': 'python -m scripts.bench.zoo_eval --names ' + name,
         'test_seconds': round(seconds, 1), 'meta': meta,
     }
+
+
+def evaluate_entry(entry, test_root, sets, work_dir, threads):
+    """``basicsr test`` of one zoo entry's verified local file; returns its evidence record."""
+    from aidn_plugin.zoo.registry import ensure_local
+    path = ensure_local(entry.name, allow_download=False)
+    return evaluate_weights(path, entry.name, entry.scale, test_root, sets, work_dir, threads,
+                            f'zoo_eval_{entry.name}', arch=entry.arch)
 
 
 def parse_args(argv):
