@@ -134,7 +134,7 @@ def _warmstart_table(_module, report_file):
     # the weights campaign: every chunk of every scale, and the warm-start check's arms and difference
     ('model-zoo', 'How the weights were trained', _campaign_table, None, slice(None)),
     # every network at its best runtime, per CPU class
-    ('benchmarks', 'Every network at its best CPU runtime', _report_table, 'benchmarks/runtimes_avx512bf16.json',
+    ('benchmarks', 'Every network at its best CPU runtime', _report_table, 'benchmarks/runtimes_avx512bf16_2t.json',
      slice(None)),
     # quality against training hours
     ('benchmarks', 'Quality against training time', _cost_table, 'benchmarks/speed.json', slice(None)),

@@ -49,6 +49,18 @@ def test_fp32_equals_torch_whole_and_tiled(exported, photo_rgb):
     assert _psnr(tiled / 255., whole / 255.) > 50
 
 
+def test_converted_in_memory_equals_torch_at_any_size(exported, photo_rgb):
+    torch_model, _ = exported
+    model = ov_runtime.convert(torch_model, threads=1)
+    assert (model.upscale, model.num_in_ch, model.precision) == (4, 3, 'fp32')
+    for top, left, height, width in ((0, 0, 32, 48), (90, 120, 17, 29)):  # dynamic height and width
+        x = torch.from_numpy(photo_rgb[top:top + height, left:left + width].transpose(2, 0, 1)[None]
+                             .astype(np.float32) / 255.)
+        with torch.no_grad():
+            expected = torch_model(x)
+        assert model(x).shape == expected.shape and (model(x) - expected).abs().max() <= FP32_TOLERANCE
+
+
 def test_bf16_stays_close_to_fp32(exported, photo_rgb):
     torch_model, path = exported
     model = ov_runtime.load(path, threads=1, precision='bf16')

@@ -10,8 +10,8 @@ every LR image of ``<data>/<set>/LR_bicubic/X<s>`` whole (``inference.tiling.ups
 
 * ``torch_fp32`` (the reference) and ``torch_bf16`` (``torch.autocast`` bf16, what ``--precision bf16``
   runs: the edge map, attention statistics, fusion softmax and bicubic base stay fp32);
-* ``openvino_fp32`` and ``openvino_bf16`` (the model exported with ``inference.onnx_export.export_onnx``
-  and compiled by ``inference.ov_runtime``; skipped without the openvino extra);
+* ``openvino_fp32`` and ``openvino_bf16`` (the model converted in memory by ``inference.ov_runtime.convert``,
+  as ``aidn upscale --backend openvino -m`` runs it; skipped without the openvino extra);
 * with ``--variant``: ``ort_fp32`` and one int8 file per variant (``inference.onnx_quantize.quantize_int8``
   calibrated on scikit-image's photographs minus the held-out ones), run by ONNX Runtime. A variant is
   ``NAME=METHOD[:EXCLUDE,...][:OPS][:WEIGHTS][:PATCH]``: METHOD ``minmax`` / ``entropy`` / ``percentile``;
@@ -103,7 +103,7 @@ def build_runners(model, args, work, report):
     try:
         from aidn_plugin.inference import ov_runtime
         for precision in ('fp32', 'bf16'):
-            runners[f'openvino_{precision}'] = ov_runtime.load(fp32_path, args.threads, precision)
+            runners[f'openvino_{precision}'] = ov_runtime.convert(model, args.threads, precision)  # as the CLI
     except ov_runtime.MissingRuntimeError as error:
         print(f'skipping OpenVINO: {error}', flush=True)
     if args.variant:

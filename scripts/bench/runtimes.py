@@ -13,9 +13,9 @@ Runtime intra-op, OpenVINO inference threads):
 * ``ort_fp32``: the network exported to ONNX (AIDN by ``aidn_plugin.inference.onnx_export``, the others by
   ``torch.onnx.export`` at this input size) and run by ONNX Runtime (left out, and named in ``skipped``,
   where the export fails: SAFMN's adaptive max pooling at sizes it does not divide);
-* ``openvino_fp32`` and ``openvino_bf16``: compiled by OpenVINO (``aidn_plugin.inference.ov_runtime``, its
-  inference precision hint), AIDN from its ONNX file as ``aidn upscale --backend openvino`` runs it, the
-  others converted from PyTorch by ``openvino.convert_model`` (each network's most direct way in);
+* ``openvino_fp32`` and ``openvino_bf16``: every network converted from PyTorch by ``openvino.convert_model``
+  and compiled by OpenVINO (its inference precision hint), AIDN through ``ov_runtime.convert`` as ``aidn
+  upscale --backend openvino -m`` runs it; AIDN also from its ONNX file (``openvino_*_onnx``, ``--onnx``);
 * ``ort_int8`` for AIDN only (``--no-int8`` leaves it out): ``aidn export onnx --int8``'s static
   quantization (the project's quantizer knows AIDN's graph; the peers get no int8 path).
 
@@ -24,8 +24,8 @@ compared with the network's torch fp32 output (largest absolute difference). Per
 every path (median, quartiles), its best path, and the ratios of AIDN's best path to SAFMN's best, to
 SPAN's best and to AIDN's own torch fp32; every figure is a ratio of medians from the same run. The CPU's
 model, flags and class (``AMX``, ``AVX-512 BF16``, ``AVX-512 VNNI`` or ``AVX2``) are recorded, and the
-report goes to ``<out-dir>/runtimes_<class>.json`` + ``.md``, so the classes the team's machines belong to
-keep a report each.
+report goes to ``<out-dir>/runtimes_<class>_<threads>t.json`` + ``.md``, so every CPU class the team's
+machines belong to keeps a report per thread count.
 
 Options: ``--models``, ``--threads`` (2), ``--size WxH`` (output, 1280x720), ``--scale`` (4), ``--repeats``
 (7), ``--warmup`` (2), ``--no-int8``, ``--out-dir`` (benchmarks).
@@ -103,11 +103,17 @@ def runtime_tasks(name, model, x, folder, threads, skipped, int8=True):
         import openvino
 
         from aidn_plugin.inference import ov_runtime
-        converted = (openvino.Core().read_model(onnx_path) if name.startswith('aidn')
-                     else openvino.convert_model(model, example_input=x))
         for precision in ('fp32', 'bf16'):
-            request = ov_runtime.compile_model(converted, threads, precision).create_infer_request()
-            tasks[f'openvino_{precision}'] = lambda request=request: request.infer({0: array})[0]
+            if name.startswith('aidn'):
+                tasks[f'openvino_{precision}'] = functools.partial(ov_runtime.convert(model, threads, precision).run,
+                                                                   array)
+                if onnx_path:
+                    tasks[f'openvino_{precision}_onnx'] = functools.partial(
+                        ov_runtime.load(onnx_path, threads, precision).run, array)
+            else:
+                request = ov_runtime.compile_model(openvino.convert_model(model, example_input=x), threads,
+                                                   precision).create_infer_request()
+                tasks[f'openvino_{precision}'] = lambda request=request: request.infer({0: array})[0]
     except ImportError as error:
         skipped.append(f'{name}: OpenVINO ({error})')
     return tasks
@@ -203,7 +209,7 @@ def main(argv=None):
     report = run_benchmark(args.models, args.threads, parse_size(args.size), args.scale, args.repeats, args.warmup,
                            not args.no_int8)
     slug = report['meta']['cpu_class'].lower().replace(' ', '').replace('-', '')
-    base = os.path.join(args.out_dir, f'runtimes_{slug}')
+    base = os.path.join(args.out_dir, f'runtimes_{slug}_{args.threads}t')
     write_json_atomic(base + '.json', report)
     write_text_atomic(base + '.md', markdown(report))
     print(markdown(report))
