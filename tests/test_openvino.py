@@ -164,3 +164,26 @@ def test_backend_openvino_without_the_extra_is_one_line(tmp_path, photo_rgb, tin
     assert result.stderr.strip() == ('aidn upscale: error: --backend openvino needs the openvino extra (openvino is '
                                      'missing): pip install "aidn-plugin[openvino]"')
     assert not (tmp_path / 'o.png').exists()
+
+
+def test_export_openvino_writes_ir_that_upscale_runs(tmp_path, photo_rgb, tiny_weights, capsys):
+    """aidn export openvino: the converted graph as IR (.xml + .bin); aidn upscale --onnx OUT.xml runs it in
+    OpenVINO (chosen by the suffix) and gives the torch path's image."""
+    from aidn_plugin.cli.aidn_cli import main as aidn_main
+    out = tmp_path / 'tiny.xml'
+    assert aidn_main(['export', 'openvino', '--weights', str(tiny_weights), '-o', str(out)]) == 0
+    assert out.is_file() and (tmp_path / 'tiny.bin').is_file() and 'wrote' in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['tiny.bin', 'tiny.xml']  # no temporary left
+    with pytest.raises(SystemExit) as stop:  # exists: refused without --force, nothing touched
+        aidn_main(['export', 'openvino', '--weights', str(tiny_weights), '-o', str(out)])
+    assert stop.value.code == 2 and 'use --force' in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        aidn_main(['export', 'openvino', '--weights', str(tiny_weights), '-o', str(tmp_path / 'tiny.onnx')])
+    assert stop.value.code == 2 and 'ends in .xml' in capsys.readouterr().err
+    image = _image16(tmp_path / 'a.png', photo_rgb)
+    common = [str(image), '--tile', '16', '--tile-overlap', '4']
+    assert aidn_main(['upscale', *common, '--weights', str(tiny_weights), '--precision', 'fp32', '-q',
+                      '-o', str(tmp_path / 'torch.png')]) == 0
+    assert aidn_main(['upscale', *common, '--onnx', str(out), '-o', str(tmp_path / 'ir.png')]) == 0
+    assert 'aidn upscale: openvino on cpu, precision fp32' in capsys.readouterr().out
+    assert np.abs(_read16(tmp_path / 'ir.png') - _read16(tmp_path / 'torch.png')).max() <= FP32_TOLERANCE + 2 / 65535

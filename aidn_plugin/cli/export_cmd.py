@@ -1,7 +1,11 @@
 """``aidn export onnx -m NAME | --weights PATH -o OUT.onnx [--int8 [--calibration IMAGES...]]``: ONNX with
 dynamic H/W, checked against onnxruntime; ``--int8`` writes a statically quantized model and prints its
 Y-PSNR change against fp32 on held-out calibration images (needs the ``onnx`` extra:
-``pip install "aidn-plugin[onnx]"``)."""
+``pip install "aidn-plugin[onnx]"``).
+
+``aidn export openvino -m NAME | --weights PATH -o OUT.xml``: the in-memory OpenVINO conversion that ``aidn
+upscale --backend openvino -m`` runs, checked against PyTorch in fp32 and written as IR (OUT.xml + OUT.bin;
+needs the ``openvino`` extra)."""
 import os
 
 from aidn_plugin.cli.errors import UsageError
@@ -12,7 +16,7 @@ from aidn_plugin.inference.onnx_quantize import (DEFAULT_FORMAT, DEFAULT_METHOD,
 
 
 def add_parser(sub):
-    parser = sub.add_parser('export', help='export a model (onnx)', description='Export AIDN to other runtimes.')
+    parser = sub.add_parser('export', help='export a model (onnx, openvino)', description='Export AIDN to other runtimes.')
     formats = parser.add_subparsers(dest='export_format', metavar='FORMAT', required=True)
     onnx = formats.add_parser('onnx', help='ONNX with dynamic batch/height/width, verified with onnxruntime',
                               description='Export to ONNX (TorchScript exporter, dynamic batch, height and '
@@ -41,10 +45,53 @@ def add_parser(sub):
                       f'int8: full range (VNNI CPUs); uint8: no saturation, slower; default {DEFAULT_WEIGHTS}')
     int8.add_argument('--int8-exclude', nargs='+', choices=EXCLUDABLE, default=(), metavar='PART',
                       help=f'convolutions kept in float: {", ".join(EXCLUDABLE)}')
+    ov = formats.add_parser('openvino', help='OpenVINO IR (.xml + .bin) of the in-memory conversion',
+                            description='Convert with openvino.convert_model (dynamic batch, height and width; the '
+                            'graph aidn upscale --backend openvino -m builds), compare with PyTorch in fp32, and '
+                            'write OUT.xml and OUT.bin (float32 weights). aidn upscale --onnx OUT.xml runs it '
+                            'without converting again.')
+    add_model_arguments(ov)
+    ov.add_argument('-o', '--output', required=True, metavar='OUT.xml', help='output file (.xml; the .bin goes beside it)')
+    ov.add_argument('--unfused', action='store_true', help='export the training form (default: fused)')
+    ov.add_argument('--force', action='store_true', help='overwrite existing output files')
     parser.set_defaults(run=run)
 
 
+def _check_output(args, paths):
+    """Refuse an output that exists (without --force), is a folder, or lies in a missing folder."""
+    for path in paths:
+        if os.path.exists(path) and not args.force:
+            raise UsageError(f'{path} exists (use --force to overwrite)')
+        if os.path.isdir(path):
+            raise UsageError(f'-o {args.output}: {path} is a folder; give a file name such as aidn_x4.xml')
+    folder = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(folder):
+        raise UsageError(f'-o {args.output}: folder {folder} does not exist')
+
+
+def run_openvino(args):
+    from aidn_plugin.inference import ov_runtime
+    if not args.output.endswith('.xml'):
+        raise UsageError(f'-o {args.output}: an OpenVINO IR file ends in .xml (its weights go to the .bin beside it)')
+    _check_output(args, (args.output, args.output[:-4] + '.bin'))
+    try:
+        ov_runtime._openvino()
+    except ov_runtime.MissingRuntimeError as error:
+        raise UsageError(f'OpenVINO export needs the openvino extra ({error})') from None
+    model = load_model_from_args(args, fuse=not args.unfused, device='cpu')
+    try:
+        ov_runtime.save_ir(model, args.output)
+    except ov_runtime.OvModelError as error:
+        raise UsageError(str(error)) from None
+    print(f'wrote {args.output} and {os.path.basename(args.output[:-4])}.bin: AIDN x{model.upscale} '
+          f'({"unfused" if args.unfused else "fused"}), OpenVINO IR, dynamic batch/height/width, float32 weights, '
+          'checked against PyTorch in fp32')
+    return 0
+
+
 def run(args):
+    if args.export_format == 'openvino':
+        return run_openvino(args)
     try:
         from aidn_plugin.inference.onnx_export import ExportError, export_onnx
         import onnx  # noqa: F401
@@ -52,13 +99,7 @@ def run(args):
     except ImportError as error:
         raise UsageError(f'ONNX export needs the onnx extra ({error.name} is missing): '
                          'pip install "aidn-plugin[onnx]"') from None
-    if os.path.exists(args.output) and not args.force:
-        raise UsageError(f'{args.output} exists (use --force to overwrite)')
-    if os.path.isdir(args.output):
-        raise UsageError(f'-o {args.output}: is a folder; give a file name such as aidn_x4.onnx')
-    folder = os.path.dirname(os.path.abspath(args.output))
-    if not os.path.isdir(folder):
-        raise UsageError(f'-o {args.output}: folder {folder} does not exist')
+    _check_output(args, (args.output, ))
     int8_given = [flag for flag, given in (('--calibration', args.calibration is not None),
                                            ('--int8-exclude', bool(args.int8_exclude))) if given]
     if int8_given and not args.int8:

@@ -16,7 +16,8 @@ reported on one line, the others are still written. Exit codes: 0 all written; 1
 ``--backend onnxruntime`` runs the model in ONNX Runtime on the CPU through the same tiling (exported to a
 temporary file first), and ``--onnx FILE`` runs a file of ``aidn export onnx`` (fp32 or ``--int8``) there
 (:mod:`aidn_plugin.inference.ort_runtime`); ``--backend openvino`` runs it in OpenVINO, fp32 or bf16,
-converted in memory (or ``--onnx FILE``) (:mod:`aidn_plugin.inference.ov_runtime`). ``--precision auto`` (the default) runs bf16 on a CPU with
+converted in memory (or ``--onnx FILE``, also the ``.xml`` of ``aidn export openvino``)
+(:mod:`aidn_plugin.inference.ov_runtime`). ``--precision auto`` (the default) runs bf16 on a CPU with
 native bf16 for zoo weights measured to lose at most 0.02 dB in it, fp32 elsewhere
 (:mod:`aidn_plugin.inference.precision`); a line says which backend and precision ran and why. Details:
 docs/inference.md, docs/large-images.md.
@@ -66,8 +67,9 @@ def add_parser(sub):
                         'temporary ONNX file, openvino converts it in memory; --onnx FILE runs a file of "aidn '
                         'export onnx" instead; onnxruntime also runs its --int8 files, openvino runs fp32 or bf16)')
     parser.add_argument('--onnx', metavar='FILE', default=None,
-                        help='run this exported ONNX file (in onnxruntime, or with --backend openvino in OpenVINO; '
-                        'instead of -m/--weights)')
+                        help='run this exported file instead of -m/--weights: an ONNX file of "aidn export onnx" '
+                        '(in onnxruntime, or with --backend openvino in OpenVINO), or an OpenVINO IR .xml of "aidn '
+                        'export openvino" (in OpenVINO)')
     parser.add_argument('--ext', default=None, metavar='EXT',
                         help='output format for folder output, e.g. png (default: the input\'s; GIF inputs are '
                         'written as PNG)')
@@ -131,7 +133,9 @@ def pick_backend(args):
         raise UsageError('a model is needed: -m/--model NAME, --weights PATH or --onnx FILE')
     if len(sources) > 1:
         raise UsageError(f'{sources[0]} and {sources[1]} both name the model; give one of them')
-    backend = args.backend or ('onnxruntime' if args.onnx else 'torch')
+    # an OpenVINO IR file (aidn export openvino) runs in OpenVINO, an ONNX file in ONNX Runtime unless told
+    backend = args.backend or ('torch' if args.onnx is None else
+                               'openvino' if args.onnx.lower().endswith('.xml') else 'onnxruntime')
     if backend == 'torch' and args.onnx:
         raise UsageError('--onnx FILE runs in onnxruntime or openvino; leave out --backend torch, or give '
                          '-m/--weights')

@@ -4,12 +4,14 @@ model's interface.
     from aidn_plugin.inference import ov_runtime
     model = ov_runtime.convert(torch_aidn, threads=2, precision='bf16')   # in memory, no file
     model = ov_runtime.load('aidn_x4.onnx', threads=2, precision='bf16')  # a file of "aidn export onnx"
+    ov_runtime.save_ir(torch_aidn, 'aidn_x4.xml')   # the converted graph as OpenVINO IR (+ .bin), for load()
     out = model(x)          # x: [N, C, H, W] float32 torch tensor or numpy array -> same kind, [N, C, sH, sW]
 
 :func:`convert` hands the torch model to ``openvino.convert_model`` (height and width left dynamic), which
 runs faster than the ONNX file's graph (AIDN x4, 720p output, two threads, AVX-512 BF16: 136 against 159
 ms in bf16; the runtimes benchmark); :func:`load` reads the fp32 file of ``aidn export onnx`` (its ONNX front end keeps the ``upscale``
-and ``num_in_ch`` metadata the exporter writes), or an OpenVINO IR ``.xml``. ``precision`` is OpenVINO's inference precision hint: ``fp32``
+and ``num_in_ch`` metadata the exporter writes), or the OpenVINO IR ``.xml`` of :func:`save_ir` (``aidn
+export openvino``): the converted graph without converting again. ``precision`` is OpenVINO's inference precision hint: ``fp32``
 runs every operation in float32, ``bf16`` lets the CPU plugin run convolutions and what it fuses into them
 in bfloat16 (fast on CPUs with AVX-512 BF16 or AMX; elsewhere the plugin emulates it or keeps fp32). The
 graph's inputs and outputs stay float32 either way.
@@ -83,16 +85,15 @@ def compile_model(model, threads=None, precision='fp32'):
     return _openvino().Core().compile_model(model, 'CPU', config)
 
 
-def convert(model, threads=None, precision='fp32', tolerance=1e-3):
-    """``OvModel`` of the torch AIDN ``model`` converted in memory by ``openvino.convert_model``.
+def convert_model(model, tolerance=1e-3):
+    """The torch AIDN ``model`` as an ``openvino.Model``, converted in memory by ``openvino.convert_model``.
 
     The model is traced in its export form (``aidn_deploy.export_form``) with batch, height and width
-    dynamic, and the converted graph is checked against PyTorch in fp32 on a 24x40 input before it is
-    compiled in ``precision``.
+    dynamic; the graph carries the ``upscale`` and ``num_in_ch`` metadata and is checked against PyTorch in
+    fp32 on a 24x40 input before it is returned.
 
     Args:
         model (nn.Module): AIDN (fused or not), converted on the CPU in float32, eval mode.
-        threads (int | None), precision (str): as for :func:`compile_file`.
         tolerance (float): largest allowed absolute difference of the fp32 check.
 
     Raises:
@@ -121,7 +122,32 @@ def convert(model, threads=None, precision='fp32', tolerance=1e-3):
     worst = float(np.abs(got - expected).max()) if got.shape == expected.shape else float('inf')
     if worst > tolerance:
         raise OvModelError(f'the converted model differs from PyTorch by up to {worst:.3g} (tolerance {tolerance:g})')
+    return converted
+
+
+def convert(model, threads=None, precision='fp32', tolerance=1e-3):
+    """``OvModel`` of the torch AIDN ``model``: :func:`convert_model`, compiled with ``threads`` and
+    ``precision`` (as for :func:`compile_file`)."""
+    converted = convert_model(model, tolerance)
     return OvModel(compile_model(converted, threads, precision), converted, precision)
+
+
+def save_ir(model, path, tolerance=1e-3):
+    """:func:`convert_model` of ``model`` written as OpenVINO IR: ``path`` (``.xml``) and the ``.bin`` beside
+    it, each through the atomic writer, the ``.bin`` first (an ``.xml`` never appears without its weights).
+    Weights stay float32. :func:`load` reads the pair."""
+    import shutil
+    import tempfile
+
+    from aidn_plugin.utils.atomic import staged_file
+    converted = convert_model(model, tolerance)
+    path = os.fspath(path)
+    with tempfile.TemporaryDirectory() as work:
+        _openvino().save_model(converted, os.path.join(work, 'model.xml'), compress_to_fp16=False)
+        for suffix in ('.bin', '.xml'):
+            with staged_file(os.path.splitext(path)[0] + suffix) as tmp:
+                shutil.copyfile(os.path.join(work, 'model' + suffix), tmp)
+    return converted
 
 
 def _metadata(model, key, default=None):
