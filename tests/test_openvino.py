@@ -187,3 +187,14 @@ def test_export_openvino_writes_ir_that_upscale_runs(tmp_path, photo_rgb, tiny_w
     assert aidn_main(['upscale', *common, '--onnx', str(out), '-o', str(tmp_path / 'ir.png')]) == 0
     assert 'aidn upscale: openvino on cpu, precision fp32' in capsys.readouterr().out
     assert np.abs(_read16(tmp_path / 'ir.png') - _read16(tmp_path / 'torch.png')).max() <= FP32_TOLERANCE + 2 / 65535
+
+
+def test_export_openvino_without_the_extra_is_one_line(tmp_path, tiny_weights):
+    out = tmp_path / 'm.xml'
+    result = python('import sys; sys.modules["openvino"] = None\n'
+                    'from aidn_plugin.cli.aidn_cli import main\n'
+                    f'main(["export", "openvino", "--weights", {str(tiny_weights)!r}, "-o", {str(out)!r}])\n')
+    assert result.returncode == 2 and 'Traceback' not in result.stderr
+    assert result.stderr.strip() == ('aidn export: error: OpenVINO export needs the openvino extra: '
+                                     'pip install "aidn-plugin[openvino]"')
+    assert list(tmp_path.iterdir()) == []

@@ -76,8 +76,8 @@ def run_openvino(args):
     _check_output(args, (args.output, args.output[:-4] + '.bin'))
     try:
         ov_runtime._openvino()
-    except ov_runtime.MissingRuntimeError as error:
-        raise UsageError(f'OpenVINO export needs the openvino extra ({error})') from None
+    except ov_runtime.MissingRuntimeError:
+        raise UsageError('OpenVINO export needs the openvino extra: pip install "aidn-plugin[openvino]"') from None
     model = load_model_from_args(args, fuse=not args.unfused, device='cpu')
     try:
         ov_runtime.save_ir(model, args.output)
