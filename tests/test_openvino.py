@@ -61,6 +61,17 @@ def test_converted_in_memory_equals_torch_at_any_size(exported, photo_rgb):
         assert model(x).shape == expected.shape and (model(x) - expected).abs().max() <= FP32_TOLERANCE
 
 
+@pytest.mark.parametrize('options', [dict(num_in_ch=1, num_out_ch=1, upscale=3), dict(upscale=2, edge_input=False)],
+                         ids=['grey-x3', 'x2-no-edge'])
+def test_converted_in_memory_other_scales_and_channels(options):
+    torch_model = tiny_model(seed=7, **options).fuse().eval()
+    model = ov_runtime.convert(torch_model, threads=1)
+    assert (model.upscale, model.num_in_ch) == (options['upscale'], options.get('num_in_ch', 3))
+    x = torch.rand(1, model.num_in_ch, 21, 30, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert (model(x) - torch_model(x)).abs().max() <= FP32_TOLERANCE
+
+
 def test_bf16_stays_close_to_fp32(exported, photo_rgb):
     torch_model, path = exported
     model = ov_runtime.load(path, threads=1, precision='bf16')
