@@ -63,7 +63,8 @@ def _check_output(args, paths):
         if os.path.exists(path) and not args.force:
             raise UsageError(f'{path} exists (use --force to overwrite)')
         if os.path.isdir(path):
-            raise UsageError(f'-o {args.output}: {path} is a folder; give a file name such as aidn_x4.xml')
+            raise UsageError(f'-o {args.output}: {path} is a folder; give a file name such as '
+                             f'aidn_x4{os.path.splitext(args.output)[1] or ".onnx"}')
     folder = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(folder):
         raise UsageError(f'-o {args.output}: folder {folder} does not exist')
@@ -74,13 +75,11 @@ def run_openvino(args):
     if not args.output.endswith('.xml'):
         raise UsageError(f'-o {args.output}: an OpenVINO IR file ends in .xml (its weights go to the .bin beside it)')
     _check_output(args, (args.output, args.output[:-4] + '.bin'))
-    try:
-        ov_runtime._openvino()
-    except ov_runtime.MissingRuntimeError:
-        raise UsageError('OpenVINO export needs the openvino extra: pip install "aidn-plugin[openvino]"') from None
     model = load_model_from_args(args, fuse=not args.unfused, device='cpu')
     try:
         ov_runtime.save_ir(model, args.output)
+    except ov_runtime.MissingRuntimeError:
+        raise UsageError('OpenVINO export needs the openvino extra: pip install "aidn-plugin[openvino]"') from None
     except ov_runtime.OvModelError as error:
         raise UsageError(str(error)) from None
     print(f'wrote {args.output} and {os.path.basename(args.output[:-4])}.bin: AIDN x{model.upscale} '

@@ -172,7 +172,12 @@ def load_runtime_model(args, backend, precision):
         return ort_runtime.load(path) if backend == 'onnxruntime' else ov_runtime.load(path, precision=precision)
 
     try:
-        model = load(args.onnx) if args.onnx is not None else _export_and_load(args, backend, load, precision)
+        if args.onnx is not None:
+            model = load(args.onnx)
+        elif backend == 'openvino':
+            model = _convert_for_openvino(args, precision)
+        else:
+            model = _export_and_load(args, backend, load)
     except (ort_runtime.OrtModelError, ov_runtime.OvModelError) as error:
         raise UsageError(f'--onnx {args.onnx}: {error}' if args.onnx else str(error)) from None
     if args.scale is not None and model.upscale != args.scale:
@@ -180,19 +185,25 @@ def load_runtime_model(args, backend, precision):
     return model
 
 
-def _export_and_load(args, backend, load, precision):
+def _convert_for_openvino(args, precision):
+    """-m/--weights converted in memory (openvino.convert_model's graph runs faster than the ONNX file's and
+    needs no onnx package)."""
+    from aidn_plugin.inference import ov_runtime
+    torch_model = load_model_from_args(args, fuse=True, device='cpu', scale=args.scale, progress=not args.quiet)
+    start = time.perf_counter()
+    model = ov_runtime.convert(torch_model, precision=precision)
+    if not args.quiet:
+        print(f'converted the model for openvino ({time.perf_counter() - start:.1f} s; '
+              '"aidn export openvino" once and --onnx FILE.xml skip this)')
+    return model
+
+
+def _export_and_load(args, backend, load):
     import tempfile
 
-    from aidn_plugin.inference import ov_runtime
     from aidn_plugin.inference.onnx_export import ExportError, export_onnx
     torch_model = load_model_from_args(args, fuse=True, device='cpu', scale=args.scale, progress=not args.quiet)
     start = time.perf_counter()
-    if backend == 'openvino':
-        # openvino.convert_model's graph runs faster than the ONNX file's and needs no onnx package
-        model = ov_runtime.convert(torch_model, precision=precision)
-        if not args.quiet:
-            print(f'converted the model for openvino ({time.perf_counter() - start:.1f} s)')
-        return model
     with tempfile.TemporaryDirectory() as work:
         path = os.path.join(work, 'model.onnx')
         try:

@@ -9,12 +9,14 @@ model's interface.
 
 :func:`convert` hands the torch model to ``openvino.convert_model`` (height and width left dynamic), which
 runs faster than the ONNX file's graph (AIDN x4, 720p output, two threads, AVX-512 BF16: 136 against 159
-ms in bf16; the runtimes benchmark); :func:`load` reads the fp32 file of ``aidn export onnx`` (its ONNX front end keeps the ``upscale``
-and ``num_in_ch`` metadata the exporter writes), or the OpenVINO IR ``.xml`` of :func:`save_ir` (``aidn
-export openvino``): the converted graph without converting again. ``precision`` is OpenVINO's inference precision hint: ``fp32``
-runs every operation in float32, ``bf16`` lets the CPU plugin run convolutions and what it fuses into them
-in bfloat16 (fast on CPUs with AVX-512 BF16 or AMX; elsewhere the plugin emulates it or keeps fp32). The
-graph's inputs and outputs stay float32 either way.
+ms in bf16; the runtimes benchmark). :func:`load` reads the fp32 file of ``aidn export onnx`` (its ONNX
+front end keeps the ``upscale`` and ``num_in_ch`` metadata the exporter writes), or the OpenVINO IR ``.xml``
+of :func:`save_ir` (``aidn export openvino``): the converted graph without converting again.
+
+``precision`` is OpenVINO's inference precision hint: ``fp32`` runs every operation in float32, ``bf16``
+lets the CPU plugin run convolutions and what it fuses into them in bfloat16 (fast on CPUs with AVX-512 BF16
+or AMX; elsewhere the plugin emulates it or keeps fp32). The graph's inputs and outputs stay float32 either
+way.
 
 :class:`OvModel` has what :mod:`aidn_plugin.inference.tiling` reads from a torch AIDN (``upscale``,
 ``num_in_ch``, ``parameters()`` for the input device and dtype, ``eval()``), so ``upscale_image`` and the

@@ -98,8 +98,6 @@ def build_runners(model, args, work, report):
     from aidn_plugin.inference import onnx_quantize, ort_runtime
     from aidn_plugin.inference.onnx_export import export_onnx
     runners = {'torch_fp32': model, 'torch_bf16': Autocast(model, torch.bfloat16)}
-    fp32_path = os.path.join(work, 'fp32.onnx')
-    export_onnx(model, fp32_path)
     try:
         from aidn_plugin.inference import ov_runtime
         for precision in ('fp32', 'bf16'):
@@ -107,6 +105,8 @@ def build_runners(model, args, work, report):
     except ov_runtime.MissingRuntimeError as error:
         print(f'skipping OpenVINO: {error}', flush=True)
     if args.variant:
+        fp32_path = os.path.join(work, 'fp32.onnx')
+        export_onnx(model, fp32_path)
         runners['ort_fp32'] = ort_runtime.load(fp32_path, args.threads)
         calibration, held_out = onnx_quantize.split_held_out(onnx_quantize.default_calibration_images())
         report['calibration'] = {'images': [os.path.basename(p) for p in calibration],
