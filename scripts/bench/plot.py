@@ -1,6 +1,6 @@
 """The benchmarks page's chart: equal-budget quality against latency at each network's best CPU path.
 
-    python -m scripts.bench.plot                      # benchmarks/runtimes_<class>.json + quality.json -> docs/assets/benchmarks.png
+    python -m scripts.bench.plot                      # benchmarks/runtimes_<class>_2t.json + quality.json -> docs/assets/benchmarks.png
     python -m scripts.bench.plot --runtimes R.json --quality Q.json -o fig.png
 
 One point per network present in both reports: x is the latency (ms, median) of the network's best path in
@@ -9,7 +9,7 @@ mean Y-PSNR on ``--set`` over the seeds of the equal-budget quality report (``sc
 with the seeds' standard deviation as an error bar; the runtime and precision that won are written beside
 each point. Networks timed but not trained under the budget are listed in the caption, not plotted.
 
-Options: ``--runtimes`` (default: the newest ``benchmarks/runtimes_*.json``), ``--quality`` (default
+Options: ``--runtimes`` (default: the 2-thread ``benchmarks/runtimes_*_2t.json`` measured last), ``--quality`` (default
 benchmarks/quality.json), ``--set`` (Set14), ``-o/--output`` (default docs/assets/benchmarks.png), ``--dpi``
 (120). The PNG is written atomically.
 """
@@ -77,9 +77,11 @@ def make_figure(runtimes, quality, set_name='Set14'):
     return fig
 
 
-def newest_runtimes_report():
-    found = sorted(glob.glob(os.path.join(REPO, 'benchmarks', 'runtimes_*.json')), key=os.path.getmtime)
-    return found[-1] if found else os.path.join(REPO, 'benchmarks', 'runtimes_*.json')
+def newest_runtimes_report(threads=2):
+    """The 2-thread runtimes report measured last (by the date it records: a clone's file times say nothing)."""
+    found = glob.glob(os.path.join(REPO, 'benchmarks', f'runtimes_*_{threads}t.json'))
+    dated = sorted((load_json(path, '--runtimes', ('meta', ))['meta']['date'], path) for path in found)
+    return dated[-1][1] if dated else os.path.join(REPO, 'benchmarks', f'runtimes_*_{threads}t.json')
 
 
 def main(argv=None):

@@ -1,34 +1,28 @@
-"""Every network at every CPU runtime and precision that can run it, interleaved in one process, one JSON.
+"""Every network at every CPU runtime, precision and layout that can run it, interleaved in one process.
 
     python -m scripts.bench.runtimes                    # 2 threads, 320x180 -> 1280x720 x4; alone on the machine
     python -m scripts.bench.runtimes --threads 1 --repeats 9 --models aidn_fused safmn span
 
-For each network of ``scripts/bench/peers.py`` (``--models``: fused AIDN, SAFMN, SPAN, ECBSR,
-SRVGGNetCompact by default) the paths below are timed round-robin (the first task of a round rotates),
-``--repeats`` rounds after ``--warmup``, on the same random input, at ``--threads`` threads (torch, ONNX
-Runtime intra-op, OpenVINO inference threads):
+Each network of ``--models`` (``scripts/bench/peers.py``) on the same random input, every path timed
+round-robin (``scripts/bench/timing.py``), ``--repeats`` rounds after ``--warmup``, at ``--threads``
+threads (torch, ONNX Runtime intra-op, OpenVINO inference threads):
 
-* ``torch_fp32`` in NCHW and channels-last (input and weights), ``torch_bf16`` (``torch.autocast``) in
-  both layouts: PyTorch eager under ``torch.no_grad``;
-* ``ort_fp32``: the network exported to ONNX (AIDN by ``aidn_plugin.inference.onnx_export``, the others by
-  ``torch.onnx.export`` at this input size) and run by ONNX Runtime (left out, and named in ``skipped``,
-  where the export fails: SAFMN's adaptive max pooling at sizes it does not divide);
-* ``openvino_fp32`` and ``openvino_bf16``: every network converted from PyTorch by ``openvino.convert_model``
-  and compiled by OpenVINO (its inference precision hint), AIDN through ``ov_runtime.convert`` as ``aidn
-  upscale --backend openvino -m`` runs it; AIDN also from its ONNX file (``openvino_*_onnx``, ``--onnx``);
-* ``ort_int8`` for AIDN only (``--no-int8`` leaves it out): ``aidn export onnx --int8``'s static
-  quantization (the project's quantizer knows AIDN's graph; the peers get no int8 path).
+* ``torch_fp32`` and ``torch_bf16`` (``torch.autocast``), each in NCHW and channels-last (input and weights);
+* ``ort_fp32``: exported to ONNX (AIDN by the package's exporter, the others by ``torch.onnx.export``) and
+  run by ONNX Runtime (where the export fails, e.g. SAFMN's adaptive pooling, named in ``skipped``);
+* ``openvino_fp32``, ``openvino_bf16``: converted by ``openvino.convert_model`` (AIDN by
+  ``ov_runtime.convert_model``, as ``aidn upscale --backend openvino -m`` does; also from its ONNX file,
+  ``openvino_*_onnx``), compiled with the package's settings, every network through one infer request;
+* ``ort_int8``, AIDN only (``--no-int8`` leaves it out): what ``aidn export onnx --int8`` writes.
 
-A path whose runtime is not installed is left out and named in ``skipped``. Each path's output is also
-compared with the network's torch fp32 output (largest absolute difference). Per network the JSON keeps
-every path (median, quartiles), its best path, and the ratios of AIDN's best path to SAFMN's best, to
-SPAN's best and to AIDN's own torch fp32; every figure is a ratio of medians from the same run. The CPU's
-model, flags and class (``AMX``, ``AVX-512 BF16``, ``AVX-512 VNNI`` or ``AVX2``) are recorded, and the
-report goes to ``<out-dir>/runtimes_<class>_<threads>t.json`` + ``.md``, so every CPU class the team's
-machines belong to keeps a report per thread count.
+A runtime that is not installed is named in ``skipped``. Each path's output is compared with the network's
+torch fp32 output. The JSON keeps every path (median, quartiles), each network's best, and the ratios of
+AIDN's best to SAFMN's best, SPAN's best and its own torch fp32 (medians of the same run); the CPU's model,
+flags and class (``AMX``, ``AVX-512 BF16``, ``AVX-512 VNNI`` or ``AVX2``) name the report:
+``<out-dir>/runtimes_<class>_<threads>t.json`` + ``.md``.
 
-Options: ``--models``, ``--threads`` (2), ``--size WxH`` (output, 1280x720), ``--scale`` (4), ``--repeats``
-(7), ``--warmup`` (2), ``--no-int8``, ``--out-dir`` (benchmarks).
+Options: ``--models`` (aidn_fused safmn span ecbsr srvgg), ``--threads`` (2), ``--size WxH`` (output,
+1280x720), ``--scale`` (4), ``--repeats`` (7), ``--warmup`` (2), ``--no-int8``, ``--out-dir`` (benchmarks).
 """
 import contextlib
 import functools
@@ -42,8 +36,8 @@ import aidn_plugin  # noqa: F401  (compat layer before BasicSR's archs)
 from aidn_plugin.archs.complexity import parse_size
 from aidn_plugin.inference.precision import cpu_flags
 from scripts.bench import peers
+from scripts.bench.peers import in_layout
 from scripts.bench.report_io import machine_info, ratio, write_json_atomic, write_text_atomic
-from scripts.bench.speed import in_layout
 from scripts.bench.timing import round_robin, summarize
 
 DEFAULT_MODELS = ('aidn_fused', 'safmn', 'span', 'ecbsr', 'srvgg')
@@ -103,17 +97,17 @@ def runtime_tasks(name, model, x, folder, threads, skipped, int8=True):
         import openvino
 
         from aidn_plugin.inference import ov_runtime
-        for precision in ('fp32', 'bf16'):
-            if name.startswith('aidn'):
-                tasks[f'openvino_{precision}'] = functools.partial(ov_runtime.convert(model, threads, precision).run,
-                                                                   array)
-                if onnx_path:
-                    tasks[f'openvino_{precision}_onnx'] = functools.partial(
-                        ov_runtime.load(onnx_path, threads, precision).run, array)
-            else:
-                request = ov_runtime.compile_model(openvino.convert_model(model, example_input=x), threads,
-                                                   precision).create_infer_request()
-                tasks[f'openvino_{precision}'] = lambda request=request: request.infer({0: array})[0]
+        graphs = {'': ov_runtime.convert_model(model) if name.startswith('aidn')  # as upscale -m converts it
+                  else openvino.convert_model(model, example_input=x)}
+        if onnx_path and name.startswith('aidn'):
+            graphs['_onnx'] = onnx_path
+        for suffix, graph in graphs.items():
+            for precision in ('fp32', 'bf16'):
+                compiled = (ov_runtime.compile_file(graph, threads, precision)[0] if isinstance(graph, str)
+                            else ov_runtime.compile_model(graph, threads, precision))
+                # every network through the same call: one infer request, its output array as it comes
+                request = compiled.create_infer_request()
+                tasks[f'openvino_{precision}{suffix}'] = lambda request=request: request.infer({0: array})[0]
     except ImportError as error:
         skipped.append(f'{name}: OpenVINO ({error})')
     return tasks
@@ -160,16 +154,23 @@ def best_ms(entry):
     return entry['paths'][entry['best']]['latency']['median_ms']
 
 
+def torch_fp32_ms(entry):
+    """A network's PyTorch fp32 time at its better layout."""
+    return min(entry['paths'][p]['latency']['median_ms'] for p in ('torch_fp32_nchw', 'torch_fp32_channels_last'))
+
+
 def compare(models):
-    """AIDN's best path against SAFMN's best, SPAN's best and its own torch fp32 (better layout)."""
+    """AIDN's best path against SAFMN's best, SPAN's best and its own torch fp32 (better layout), and the two
+    in PyTorch fp32 alone."""
     aidn = models.get('aidn_fused')
     if not aidn:
         return {}
-    own = min(aidn['paths'][p]['latency']['median_ms'] for p in ('torch_fp32_nchw', 'torch_fp32_channels_last'))
-    out = {'aidn_best_over_own_torch_fp32': ratio(best_ms(aidn), own)}
+    out = {'aidn_best_over_own_torch_fp32': ratio(best_ms(aidn), torch_fp32_ms(aidn))}
     for peer in ('safmn', 'span'):
         if peer in models:
             out[f'aidn_best_over_{peer}_best'] = ratio(best_ms(aidn), best_ms(models[peer]))
+    if 'safmn' in models:
+        out['aidn_torch_fp32_over_safmn_torch_fp32'] = ratio(torch_fp32_ms(aidn), torch_fp32_ms(models['safmn']))
     return out
 
 
@@ -178,16 +179,18 @@ def markdown(report):
     paths = list(dict.fromkeys(p for entry in report['models'].values() for p in entry['paths']))
     meta, settings = report['meta'], report['settings']
     width, height = settings['output_size']
-    lines = [f'{meta["cpu"]} ({meta["cpu_class"]}), {settings["threads"]} threads, {meta["date"][:10]}; median ms '
+    lines = [f'{meta["cpu"]} ({meta["cpu_class"]}), {settings["threads"]} thread{"s" * (settings["threads"] > 1)}, {meta["date"][:10]}; median ms '
              f'of {settings["repeats"]} interleaved runs, {width // settings["scale"]}x{height // settings["scale"]} '
              f'-> {width}x{height}', '',
-             '| network | ' + ' | '.join(paths) + ' | best |', '|---|' + '---:|' * (len(paths) + 1)]
+             '| network | ' + ' | '.join(paths) + ' | best | x SAFMN best |', '|---|' + '---:|' * (len(paths) + 2)]
+    safmn = report['models'].get('safmn')
     for entry in report['models'].values():
         cells = []
         for path in paths:
             ms = entry['paths'].get(path, {}).get('latency', {}).get('median_ms')
             cells.append('-' if ms is None else (f'**{ms:.0f}**' if path == entry['best'] else f'{ms:.0f}'))
-        lines.append(f'| {entry["config"]} | ' + ' | '.join(cells) + f' | {entry["best"]} |')
+        against = f'{best_ms(entry) / best_ms(safmn):.2f}' if safmn else '-'
+        lines.append(f'| {entry["config"]} | ' + ' | '.join(cells) + f' | {entry["best"]} | {against} |')
     if report['ratios']:
         lines += ['', '| ratio | value |', '|---|---:|']
         lines += [f'| {key.replace("_", " ")} | {value} |' for key, value in report['ratios'].items()]
