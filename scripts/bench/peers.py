@@ -1,28 +1,23 @@
 """The networks the benchmarks compare, built from installed packages (no copied code).
 
-``build(name, scale=4)`` returns a freshly initialised ``nn.Module`` in eval mode for one of ``PEERS``:
+``build(name, scale=4)``: a freshly initialised network of ``PEERS`` in eval mode, built by BasicSR's
+``ARCH_REGISTRY`` from its option-file form ``network_g(name, scale)`` (``NETWORK_G``: what the quality
+cells train):
 
-    ``aidn``        AIDN defaults (32 channels, 8 blocks, 3 taps), training form (3x3 + 1x3 + 3x1 units).
-    ``aidn_fused``  the same network after ``fuse()`` (what ``deploy=True`` builds; what inference runs).
-    ``safmn``       SAFMN, dim 36, 8 blocks, ffn_scale 2 (spandrel.architectures.SAFMN): the published
-                    x4 lightweight model.
-    ``span``        SPAN, 48 feature channels (spandrel.architectures.SPAN): the paper's default SPAN
-                    (NTIRE 2024 efficient SR winner family), not the 28-channel challenge variant.
-    ``ecbsr``       ECBSR M16C48 (basicsr.archs.ecbsr_arch): 16 edge-oriented blocks of 48 channels, PReLU;
-                    chosen to match AIDN's parameter count (the paper's largest variant, M16C64, has ~600K).
-    ``srvgg``       SRVGGNetCompact, 48 features, 16 convolutions, PReLU (basicsr.archs.srvgg_arch); the
-                    Real-ESRGAN compact family sized to ~300K parameters (its shipped models use 64).
-    ``bicubic``     ``F.interpolate(mode='bicubic')``, no parameters: the floor every network must beat.
+    ``aidn``, ``aidn_fused``  AIDN defaults (32 channels, 8 blocks, 3 taps), training form; and after ``fuse()``.
+    ``safmn``   SAFMN dim 36, 8 blocks, ffn_scale 2 (spandrel): the published x4 lightweight model.
+    ``span``    SPAN, 48 channels (spandrel): the paper's default, not the 28-channel challenge variant.
+    ``ecbsr``   ECBSR M16C48, PReLU (BasicSR), sized to AIDN's parameter count (M16C64 has ~600K).
+    ``srvgg``   SRVGGNetCompact, 48 features, 16 convolutions, PReLU (BasicSR), sized likewise.
+    ``bicubic`` ``F.interpolate(mode='bicubic')``, no parameters: the floor every network must beat.
 
-``inference_params(name, model)`` counts the parameters the inference form holds: re-parameterisable
-networks (SPAN, ECBSR) train with extra branches that collapse into one 3x3 convolution each at inference;
-their training-form parameter count is ``sum(p.numel())``.
-
-``register_peers()`` registers spandrel's SAFMN and SPAN classes in BasicSR's ``ARCH_REGISTRY`` as ``SAFMN``
-(keyword arguments ``dim``, ``n_blocks``, ``ffn_scale``, ``upscaling_factor``) and ``SPAN`` (``num_in_ch``,
-``num_out_ch``, ``feature_channels``, ``upscale``), so an option file can train them. Safe to call more than
-once.
+``inference_params(name, model)``: the parameters of the inference form (SPAN's and ECBSR's training
+branches collapse into one 3x3 convolution each). ``in_layout(model, x, layout)``: a copy of a network and
+its input in one of ``LAYOUTS`` (every network is timed in both and gets the better). ``register_peers()``
+registers spandrel's SAFMN and SPAN in ``ARCH_REGISTRY`` under their class names (idempotent).
 """
+import copy
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -40,7 +35,19 @@ CONFIGS = {
     'bicubic': 'bicubic interpolation',
 }
 
-SAFMN_ARGS = dict(dim=36, n_blocks=8, ffn_scale=2.0)
+# Each network's ``network_g`` without its scale: what the quality cells train and what build() builds.
+NETWORK_G = {
+    'aidn': {'type': 'AIDN', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 32, 'num_block': 8, 'num_out': 3,
+             'attention': 'cca', 'edge_operator': 'sobel'},
+    'safmn': {'type': 'SAFMN', 'dim': 36, 'n_blocks': 8, 'ffn_scale': 2.0},
+    'span': {'type': 'SPAN', 'num_in_ch': 3, 'num_out_ch': 3, 'feature_channels': 48},
+    'ecbsr': {'type': 'ECBSR', 'num_in_ch': 3, 'num_out_ch': 3, 'num_block': 16, 'num_channel': 48, 'with_idt': False,
+              'act_type': 'prelu'},
+    'srvgg': {'type': 'SRVGGNetCompact', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 48, 'num_conv': 16,
+              'act_type': 'prelu'},
+}
+SCALE_ARGUMENT = {'SAFMN': 'upscaling_factor', 'ECBSR': 'scale'}  # the others call it ``upscale``
+LAYOUTS = ('nchw', 'channels_last')
 
 
 class Bicubic(nn.Module):
@@ -54,31 +61,26 @@ class Bicubic(nn.Module):
         return F.interpolate(x, scale_factor=self.scale, mode='bicubic', align_corners=False)
 
 
+def network_g(name, scale):
+    """The ``network_g`` option dict of ``name`` (a key of ``NETWORK_G``) at ``scale``."""
+    options = dict(NETWORK_G[name])
+    options[SCALE_ARGUMENT.get(options['type'], 'upscale')] = scale
+    return options
+
+
 def build(name, scale=4):
-    """A new network ``name`` (one of ``PEERS``) for ``scale``, in eval mode, float32, on the CPU."""
-    if name in ('aidn', 'aidn_fused'):
-        from aidn_plugin.archs.aidn_arch import AIDN
-        model = AIDN(upscale=scale)
-        if name == 'aidn_fused':
-            model.fuse()
-    elif name == 'safmn':
-        from spandrel.architectures.SAFMN import SAFMN
-        model = SAFMN(upscaling_factor=scale, **SAFMN_ARGS)
-    elif name == 'span':
-        from spandrel.architectures.SPAN import SPAN
-        model = SPAN(num_in_ch=3, num_out_ch=3, feature_channels=48, upscale=scale)
-    elif name == 'ecbsr':
-        from basicsr.archs.ecbsr_arch import ECBSR
-        model = ECBSR(num_in_ch=3, num_out_ch=3, num_block=16, num_channel=48, with_idt=False, act_type='prelu',
-                      scale=scale)
-    elif name == 'srvgg':
-        from basicsr.archs.srvgg_arch import SRVGGNetCompact
-        model = SRVGGNetCompact(num_in_ch=3, num_out_ch=3, num_feat=48, num_conv=16, upscale=scale, act_type='prelu')
-    elif name == 'bicubic':
-        model = Bicubic(scale)
-    else:
+    """A new network ``name`` (one of ``PEERS``) for ``scale``, in eval mode, float32, on the CPU: built by
+    BasicSR's ``ARCH_REGISTRY`` from :func:`network_g`, as an option file builds it."""
+    if name not in PEERS:
         raise ValueError(f'unknown network {name!r}; expected one of {", ".join(PEERS)}')
-    return model.eval()
+    if name == 'bicubic':
+        return Bicubic(scale).eval()
+    import aidn_plugin  # noqa: F401  (registers AIDN; its compat layer before BasicSR)
+    from basicsr.utils.registry import ARCH_REGISTRY
+    register_peers()
+    options = network_g('aidn' if name == 'aidn_fused' else name, scale)
+    model = ARCH_REGISTRY.get(options.pop('type'))(**options)
+    return (model.fuse() if name == 'aidn_fused' else model).eval()
 
 
 def inference_params(name, model):
@@ -103,6 +105,15 @@ def training_params(model):
     return sum(p.numel() for p in model.parameters())
 
 
+def in_layout(model, x, layout):
+    """A copy of ``model`` and ``x`` in ``layout`` (``nchw``: contiguous; ``channels_last``: weights and
+    input in torch.channels_last). The original model is left as it is."""
+    model = copy.deepcopy(model)
+    if layout == 'channels_last':
+        return model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    return model.to(memory_format=torch.contiguous_format), x.contiguous()
+
+
 def register_peers():
     """Register spandrel's SAFMN and SPAN in BasicSR's ARCH_REGISTRY under their class names (idempotent)."""
     from basicsr.utils.registry import ARCH_REGISTRY
@@ -111,10 +122,3 @@ def register_peers():
     for network in (SAFMN, SPAN):
         if network.__name__ not in ARCH_REGISTRY:
             ARCH_REGISTRY.register(network)
-
-
-@torch.no_grad()
-def check_output_shape(model, scale, size=(8, 12)):
-    """Run ``model`` on a small input and return the output shape (used by the tests and the harness)."""
-    x = torch.rand(1, 3, *size)
-    return tuple(model(x).shape)

@@ -1,50 +1,36 @@
-"""Equal-budget quality: AIDN, SAFMN and AIDN's ablation variants trained through ``basicsr train`` with
-the same data, seeds, iterations, batch, patch, optimizer and schedule, then Y-PSNR/SSIM at x4 through
-``basicsr test``, as mean +- standard deviation over seeds.
+"""Equal-budget quality: networks trained through ``basicsr train`` with the same data, seeds, iterations,
+batch, patch, optimizer and schedule, then Y-PSNR/SSIM at x4 through ``basicsr test``, mean +- sd over seeds.
 
     python -m scripts.bench.quality                                      # AIDN and SAFMN, seeds 0 1 2 (hours)
     python -m scripts.bench.quality --iters 12000 --seeds 0 --report-name quality_12k     # 4x schedule
     python -m scripts.bench.quality --models aidn aidn_noedge aidn_plain aidn_onetap aidn_noatt \
         --iters 1500 --report-name ablation                             # the ablation
-    python -m scripts.bench.quality --models aidn aidn_noedge aidn_edgegate aidn_edgeloss \
-        --iters 1500 --report-name edges                                # the edge designs
     python -m scripts.bench.quality --no-train                           # only rebuild the table
     python -m scripts.bench.quality --iters 50000 --batch 64 --patch 192 --workers 8 --threads 8   # a GPU
 
-One cell is one (network, seed, recipe) training and its test. A finished cell writes
-``<cells-dir>/<experiment>.json`` (commit it: it is the evidence) and is skipped when the script runs again;
-an interrupted cell resumes from its last checkpoint in ``--work-dir`` (``--auto_resume``), so the same
-command continues a campaign over several days. ``train_seconds`` counts only the run that finished the cell.
+A cell is one (network, seed, recipe) training and its test. A finished cell writes
+``<cells-dir>/<experiment>.json`` (the evidence: commit it) and is skipped on the next run; an interrupted
+one resumes from its last checkpoint in ``--work-dir`` (``--auto_resume``). ``train_seconds`` counts only
+the run that finished the cell. Training: every image under ``--data`` at least ``--patch`` pixels (a
+``meta_info`` file; ``EdgePairedImageDataset`` makes the LR on the fly with MATLAB-style bicubic), one option
+file for every network except ``network_g``, ``name`` and the seed (L1, Adam betas 0.9/0.99, cosine decay,
+random crops with flips and rotations), run through ``scripts/bench/quality_entry.py``. Test:
+``net_g_latest.pth`` on ``<test-root>/<set>/HR`` against ``LR_bicubic/X4/<name>x4.png``, border 4.
 
-A cell: every image under the ``--data`` folders at least ``--patch`` pixels (listed in a ``meta_info`` file;
-``EdgePairedImageDataset`` reads them in place and makes the LR on the fly with MATLAB-style bicubic); one
-training option file identical for every network except ``network_g``, ``name`` and the seed (L1, Adam
-``--lr`` with betas 0.9/0.99, cosine decay to ``--eta-min``, ``--batch`` random ``--patch`` crops with flips
-and rotations, EMA ``--ema-decay``; SAFMN's own learning rate, 1e-3, is the default); ``basicsr train``
-through ``scripts/bench/quality_entry.py`` (the ``basicsr`` command plus the peers in BasicSR's registry);
-``basicsr test`` of ``net_g_latest.pth`` on ``--sets`` (``<test-root>/<set>/HR`` against
-``LR_bicubic/X4/<name>x4.png``), Y-channel PSNR/SSIM, border crop 4.
+Networks (``--models``), as ``scripts/bench/peers.py`` builds them: ``aidn``, ``safmn``, ``span``, ``ecbsr``,
+``srvgg``; AIDN's ablation, one constructor option each: ``aidn_noedge`` (``edge_input: false``),
+``aidn_plain`` (``asymmetric: false``), ``aidn_onetap`` (``num_out: 1``), ``aidn_noatt`` (``attention:
+none``); its edge designs: ``aidn_edgegate`` (``edge_guide: gate``), ``aidn_edgeloss`` (``EdgeAwareL1Loss``).
+Results: ``<out-dir>/<report-name>.json`` and ``.md`` (``scripts/bench/quality_report.py``).
 
-Networks (``--models``), each built as the speed benchmark builds it (``scripts/bench/peers.py``): ``aidn``,
-``safmn`` (spandrel, dim 36, 8 blocks), ``span`` (spandrel, 48 channels), ``ecbsr`` (BasicSR, M16C48),
-``srvgg`` (BasicSR's SRVGGNetCompact, 48 features, 16 convolutions); AIDN's ablation, one constructor option
-away from the default: ``aidn_noedge`` (``edge_input: false``), ``aidn_plain`` (``asymmetric: false``),
-``aidn_onetap`` (``num_out: 1``), ``aidn_noatt`` (``attention: none``); its edge designs: ``aidn_edgegate``
-(``edge_guide: gate``) and ``aidn_edgeloss`` (``EdgeAwareL1Loss`` with ``edge_weight: 1``).
-
-Results: ``<out-dir>/<report-name>.json`` and ``.md``: per network the mean and sample standard deviation
-over the finished seeds, every seed, each network's difference to AIDN with a verdict on the noise
-(``scripts/bench/quality_report.py``), bicubic as the floor, the targets, and the cells not yet run.
-
-Options: ``--data DIR [DIR ...]``, ``--test-root DIR`` (default ``datasets`` inside the repository),
-``--sets NAME [NAME ...]`` (Set5 Set14 B100), ``--models`` (aidn safmn), ``--seeds`` (0 1 2), ``--iters``
-(3000), ``--batch`` (16), ``--patch`` (HR crop, 128; a multiple of 4), ``--lr`` (1e-3), ``--eta-min`` (1e-6),
-``--ema-decay`` (0), ``--workers`` (data loader processes per GPU, 1), ``--enlarge`` (dataset_enlarge_ratio,
-100: fewer epoch restarts), ``--checkpoint-every`` (500), ``--print-freq`` (100), ``--threads`` (OMP/MKL
-threads of the runs, 2), ``--num-gpu`` (``auto``: all GPUs present, none on a CPU machine), ``--work-dir``
-(results/benchmark_quality), ``--cells-dir`` (benchmarks/quality_cells), ``--out-dir`` (benchmarks),
-``--report-name`` (quality), ``--no-train`` (only the table), ``--no-bicubic``, ``--quiet`` (BasicSR's output
-to ``<work-dir>/<cell>_<phase>.out`` instead of the terminal).
+Options: ``--data DIR [DIR ...]``, ``--test-root DIR`` (``datasets`` in the repository), ``--sets`` (Set5
+Set14 B100), ``--models`` (aidn safmn), ``--seeds`` (0 1 2), ``--iters`` (3000), ``--batch`` (16), ``--patch``
+(HR crop, 128; a multiple of 4), ``--lr`` (1e-3, SAFMN's own), ``--eta-min`` (1e-6), ``--ema-decay`` (0),
+``--workers`` (loader processes per GPU, 1), ``--enlarge`` (dataset_enlarge_ratio, 100), ``--checkpoint-every``
+(500), ``--print-freq`` (100), ``--threads`` (OMP/MKL threads, 2), ``--num-gpu`` (``auto``: every GPU present),
+``--work-dir`` (results/benchmark_quality), ``--cells-dir`` (benchmarks/quality_cells), ``--out-dir``
+(benchmarks), ``--report-name`` (quality), ``--no-train``, ``--no-bicubic``, ``--quiet`` (BasicSR's output to
+``<work-dir>/<cell>_<phase>.out``).
 """
 import argparse
 import os
@@ -54,22 +40,14 @@ import time
 
 import yaml
 
+from scripts.bench import peers
 # markdown is re-exported: the docs' tables are checked against quality.markdown(report)
 from scripts.bench.quality_report import SCALE, compare, markdown, summarize_cells  # noqa: F401
 from scripts.bench.report_io import machine_info, write_json_atomic, write_text_atomic
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-NETWORKS = {
-    'aidn': {'type': 'AIDN', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 32, 'num_block': 8, 'upscale': SCALE,
-             'num_out': 3, 'attention': 'cca', 'edge_operator': 'sobel'},
-    'safmn': {'type': 'SAFMN', 'dim': 36, 'n_blocks': 8, 'ffn_scale': 2.0, 'upscaling_factor': SCALE},
-    'span': {'type': 'SPAN', 'num_in_ch': 3, 'num_out_ch': 3, 'feature_channels': 48, 'upscale': SCALE},
-    'ecbsr': {'type': 'ECBSR', 'num_in_ch': 3, 'num_out_ch': 3, 'num_block': 16, 'num_channel': 48, 'with_idt': False,
-              'act_type': 'prelu', 'scale': SCALE},
-    'srvgg': {'type': 'SRVGGNetCompact', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 48, 'num_conv': 16,
-              'upscale': SCALE, 'act_type': 'prelu'},
-}
+NETWORKS = {name: peers.network_g(name, SCALE) for name in peers.NETWORK_G}
 # Ablation variants of AIDN: each changes one option of the default network (see the benchmarks page's ablation).
 ABLATIONS = {
     'aidn_noedge': {'edge_input': False},
@@ -351,7 +329,6 @@ def parse_args(argv):
 
 def run_cell(model, args, data_root, meta_info, work_dir, log):
     """Train and test one (network, seed) cell; returns its record (not yet written)."""
-    from scripts.bench import peers
     options = train_options(model, args, data_root, meta_info)
     tag = f'{model}_s{args.seed}'
     option_file = os.path.join(work_dir, f'train_{tag}.yml')
@@ -369,13 +346,10 @@ def run_cell(model, args, data_root, meta_info, work_dir, log):
     log(f'[{tag}] basicsr test -opt {test_file}')
     run_basicsr('test', test_file, work_dir, args.threads, f'{tag}_test.out' if args.quiet else None)
     # parameters of the inference form (AIDN trains unfused and is evaluated so; fusing is exact)
+    from basicsr.utils.registry import ARCH_REGISTRY
     network = dict(NETWORKS[model])
-    network.pop('type')
-    if NETWORKS[model]['type'] == 'AIDN':
-        from aidn_plugin.archs.aidn_arch import AIDN
-        params = sum(p.numel() for p in AIDN(**network).fuse().parameters())
-    else:
-        params = peers.inference_params(model, peers.build(model, SCALE))
+    built = ARCH_REGISTRY.get(network.pop('type'))(**network)
+    params = peers.inference_params(model, built.fuse() if NETWORKS[model]['type'] == 'AIDN' else built)
     load = os.getloadavg() if hasattr(os, 'getloadavg') else None
     return {'model': model, 'seed': args.seed, 'recipe': recipe(args), 'label': LABELS[model],
             'network_g': NETWORKS[model], 'params': params, 'experiment': options['name'],

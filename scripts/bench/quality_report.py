@@ -1,14 +1,13 @@
 """The tables of the equal-budget quality campaign: per network the mean, standard deviation and range over
-seeds, each network's difference to AIDN with a verdict on the noise, and the issues' targets.
+seeds, each network's difference to AIDN with a verdict on the noise, and the targets. Used by
+``scripts.bench.quality`` and by the tests that check the docs' tables against the committed reports.
 
-Used by ``scripts.bench.quality`` (which runs the cells) and by the tests that check the docs' tables
-against the committed reports. ``training_cost`` and ``cost_markdown`` put the reports of several budgets
-on one axis, the hours of training they cost at each network's measured training step:
+A difference is *beyond the spread* when it exceeds the larger of the two networks' seed ranges (highest
+minus lowest Y-PSNR over their seeds): a gap no reshuffle of the seeds seen so far could close; one seed on
+either side gives no verdict. ``training_cost`` / ``cost_markdown`` put several budgets on one axis, the
+hours of training at each network's measured step (``benchmarks/speed.json``):
 
-    python -m scripts.bench.quality_report benchmarks/quality.json benchmarks/quality_12k.json \
-        --speed benchmarks/speed.json A difference is called *beyond the spread* when its size exceeds the larger of
-the two networks' seed ranges (highest minus lowest Y-PSNR over their seeds): a gap no reshuffle of the
-seeds seen so far could close. With one seed on either side no verdict is given.
+    python -m scripts.bench.quality_report benchmarks/quality.json benchmarks/quality_12k.json --speed benchmarks/speed.json
 """
 
 SCALE = 4
@@ -175,7 +174,7 @@ def cost_markdown(rows, speed):
     meta, settings = speed['meta'], speed['settings']
     sets = list(rows[0]['sets']) if rows else []
     lines = [f'Training step: batch {settings["train_batch"]}, {settings["train_patch"]}x{settings["train_patch"]} '
-             f'LR, {settings["threads"][-1]} threads, median of {settings["train_repeats"]} (the speed benchmark, '
+             f'LR, {settings["threads"]} threads, median of {settings["train_repeats"]} (the speed benchmark, '
              f'{meta["cpu"]}, {meta["date"][:10]}); hours = iterations x step.', '',
              '| network | iterations | seeds | step ms | hours | ' + ' | '.join(sets) + ' |',
              '|---|---:|---:|---:|---:|' + '---:|' * len(sets)]
