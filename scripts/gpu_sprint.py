@@ -5,46 +5,39 @@ minutes; back here one command evaluates what came back and publishes it only by
     python scripts/gpu_sprint.py publish DIR --test-root DATASETS       # here: DIR came back
 
 Before it: ``wheels/`` (what the GPU machine lacks) and ``sprint_data/`` (scripts/pack_training_data.py); the
-device call (command, carried paths, timeout): docs/contributing.md, "GPU check".
-
-``run`` refuses in one line (exit 2) without CUDA, before it installs or writes anything, unless
-``--rehearse-on-cpu``: the same phases on the CPU, nothing installed, bf16 for fp16 (a CPU trains no fp16),
-to find a mistake here before a GPU window; its figures mean nothing. A failed phase does not stop the next.
+device call: docs/contributing.md, "GPU check". ``run`` refuses in one line (exit 2) without CUDA, before it
+installs or writes anything, unless ``--rehearse-on-cpu`` (the same phases on the CPU, nothing installed,
+bf16 for fp16; its figures mean nothing). A failed phase does not stop the next:
 
 1. install: ``pip install --no-index --no-deps --target SITE`` of every wheel in ``--wheels``; SITE and the
-   repository go on the module path of every run (``python -m aidn_plugin.cli``: the ``basicsr`` command).
-2. preflight: the packed data against its manifest, the start weights: the zoo's x4 file, or with
-   ``--init x2-body`` the x2 body in a fresh x4 network (``aidn_plugin.zoo.warm_start``).
-3. check (the short GPU check), real ``basicsr train`` runs at the training's settings: fp16 through
-   ``torchrun --standalone --nproc_per_node=1 ... --launcher pytorch`` (nccl, DDP) for ``--check-iters``
-   iterations, whose steady rate (the log's time stamps) and start-up time size the training; then resumed
-   with ``--auto_resume`` (the gradient scaler's state restored).
-4. train: ``basicsr train`` of the campaign recipe (``options/campaign_AIDN_x4.yml``: L1, Adam, cosine ``--lr``
-   to ``--eta-min``, EMA ``--ema``) from the start weights on the packed training images at least ``--patch``
-   px on the shorter side, batch ``--batch``, ``--workers`` loader processes, bf16 AMP (fp16, then fp32,
-   should it fail), as many iterations as the rate fits into ``--minutes`` (less when the earlier phases
-   leave less before ``--deadline-min``; past it the run is stopped, its newest checkpoint kept). GPU
-   memory: the peak of nvidia-smi's memory.used, read every 2 s.
-5. evaluate: ``basicsr test`` of the EMA weights on the packed Set5 and Set14 (the zoo's evaluation).
+   repository go on the module path of every run.
+2. preflight: the packed data against its manifest; the start weights: the zoo's x4 file, or with ``--init
+   x2-body`` the x2 body in a fresh x4 network (``aidn_plugin.zoo.warm_start``).
+3. check: fp16 ``basicsr train`` under ``torchrun --standalone --nproc_per_node=1 ... --launcher pytorch``
+   (nccl, DDP) for ``--check-iters`` iterations, whose rate and start-up time size the training; then
+   resumed with ``--auto_resume`` (the gradient scaler's state restored).
+4. train: the campaign recipe (``options/campaign_AIDN_x4.yml``: L1, Adam, cosine ``--lr`` to ``--eta-min``,
+   EMA ``--ema``) from the start weights on the packed images at least ``--patch`` px, bf16 AMP (then fp16,
+   then fp32, should it fail), as many iterations as fit into ``--minutes`` and before ``--deadline-min``
+   (past it the run is stopped, its newest checkpoint kept). GPU memory: nvidia-smi's peak, every 2 s.
+5. evaluate: ``basicsr test`` of the EMA weights on the packed Set5 and Set14.
 
-Into ``--out``, after every phase: ``sprint.json`` (settings, phases; result: iterations, iterations and
-images per second, GPU memory, loss curve, Y-PSNR), ``sprint.log`` (with every run's output tail),
-``train.log`` (BasicSR's) and ``aidn_x4_sprint.pth`` (the last checkpoint). Exit code 0 when every phase
-passed, else 1. Options: ``--out`` (sprint_out), ``--data`` (sprint_data), ``--wheels`` (wheels), ``--site``
-(/tmp/aidn_sprint_site), ``--no-install``, ``--work`` (a temporary folder), ``--minutes`` (5),
-``--deadline-min`` (8.5), ``--init`` (published | x2-body), ``--batch`` (64), ``--patch`` (192), ``--workers``
-(cores less 2), ``--lr`` (5e-4), ``--eta-min`` (1e-6), ``--ema`` (0.999), ``--seed`` (10), ``--check-iters``
-(200), ``--no-check``, ``--rehearse-on-cpu``.
+Into ``--out``, after every phase: ``sprint.json`` (settings, phases, result), ``sprint.log``, ``train.log``
+(BasicSR's) and ``aidn_x4_sprint.pth``. Exit code 0 when every phase passed, else 1. Options: ``--out``
+(sprint_out), ``--data`` (sprint_data), ``--wheels`` (wheels), ``--site`` (/tmp/aidn_sprint_site),
+``--no-install``, ``--work`` (a temporary folder), ``--minutes`` (5), ``--deadline-min`` (8.5), ``--init``
+(published | x2-body), ``--batch`` (64), ``--patch`` (192), ``--workers`` (cores less 2), ``--lr`` (5e-4),
+``--eta-min`` (1e-6), ``--ema`` (0.999), ``--seed`` (10), ``--check-iters`` (200), ``--no-check``,
+``--rehearse-on-cpu``.
 
-``publish DIR``: ``basicsr test`` of DIR's weights (``params_ema``, staged as a zoo file) on Set5, Set14 and
-B100 under ``--test-root`` (the zoo's evaluation, ``scripts.bench.zoo_eval``). As the weights campaign did, it
-publishes only when the mean Y-PSNR of Set5 and Set14 beats the published entry's (its evidence JSON's
-unrounded figures, or measured now when that evidence is of another file); B100 decides nothing. Then the
-evidence (``--evidence-dir``/aidn_x4.json) is written first, then the zoo file and its entry
-(``publish_weights.publish``), and the superseded file removed. Always: ``--record-dir``/<date>.json, the
-sprint's JSON with the decision. Options: ``--test-root`` (datasets), ``--zoo-dir`` (aidn_plugin/zoo/weights),
-``--evidence-dir`` (benchmarks/zoo_eval), ``--record-dir`` (benchmarks/gpu_sprint), ``--work-dir``
-(results/gpu_sprint), ``--threads`` (2).
+``publish DIR``: the zoo's evaluation (``scripts.bench.zoo_eval``) of DIR's weights on Set5, Set14 and B100
+under ``--test-root``; published only when the mean Y-PSNR of Set5 and Set14 beats the published entry's
+(its evidence's unrounded figures, or measured now when that evidence is of another file). Then the
+evidence (``--evidence-dir``/aidn_x4.json), the zoo file and its entry (``publish_weights.publish``), the
+superseded file removed. Always: ``--record-dir``/<date>.json, the sprint's JSON with the decision.
+Options: ``--test-root`` (datasets), ``--zoo-dir`` (aidn_plugin/zoo/weights), ``--evidence-dir``
+(benchmarks/zoo_eval), ``--record-dir`` (benchmarks/gpu_sprint), ``--work-dir`` (results/gpu_sprint),
+``--threads`` (2).
 """
 import datetime
 import glob
@@ -78,6 +71,11 @@ def validation(sets):
     return round(sum(sets[name]['psnr'] for name in VALIDATION_SETS) / len(VALIDATION_SETS), 4)
 
 
+def write_json(path, record):
+    from aidn_plugin.utils.atomic import write_text
+    write_text(path, json.dumps(record, indent=2) + '\n')
+
+
 def zoo_file(zoo_dir, name):
     """(entry, path) of ``name`` in the zoo table of ``zoo_dir``, its file there with the right sha256."""
     from aidn_plugin.zoo.registry import file_sha256, load_table
@@ -89,11 +87,6 @@ def zoo_file(zoo_dir, name):
     if not os.path.isfile(path) or file_sha256(path) != entries[name].sha256:
         raise SprintError(f'{path}: missing, or not the file of zoo entry {name!r} (sha256)')
     return entries[name], path
-
-
-def write_json(path, record):
-    from aidn_plugin.utils.atomic import write_text
-    write_text(path, json.dumps(record, indent=2) + '\n')
 
 
 def evaluate_file(path, test_root, sets, work_dir, threads, tag, num_gpu=0):

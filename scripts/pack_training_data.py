@@ -3,15 +3,12 @@
     python scripts/pack_training_data.py            # shared/datasets beside the checkout -> sprint_data/
     python scripts/pack_training_data.py --check    # decode sprint_data/ again and compare with the sources
 
-It packs every image under ``<source>/train`` (T91 + BSD200, the 291 training images) and ``<set>/HR`` and
-``<set>/LR_bicubic/X<scale>`` of each ``--sets``, under the same relative paths: an 8-bit three-channel image
-as lossless WebP (OpenCV, quality 101), any other (Set14's grey ``bridge``) as PNG, compression 9, so an HR
-image and its LR keep one extension. Each written file is decoded and compared with its source
-(``cv2.IMREAD_UNCHANGED``: shape, dtype, every pixel); one difference and nothing is kept: the folder is
-built aside and renamed into place whole (``aidn_plugin.utils.atomic.staged_folder``). ``manifest.json``
-lists every file (source, sha256 of both, bytes, shape); ``scripts/gpu_sprint.py`` checks the files against
-it. It prints the folder's size and what a device call carries with it (the repository's tracked and
-untracked-not-ignored files, ``--wheels``, this folder) against the 64 MiB limit: the room left.
+Every image under ``<source>/train`` and ``<set>/HR``, ``<set>/LR_bicubic/X<scale>`` of each ``--sets``, same
+relative paths: 8-bit three-channel images as lossless WebP, any other as PNG (an HR image and its LR keep one
+extension). Each file is decoded and compared with its source, pixel for pixel; one difference and nothing is
+kept (the folder is built aside, ``staged_folder``). ``manifest.json`` lists every file (source, sha256 of both,
+bytes, shape); ``scripts/gpu_sprint.py`` checks against it. Printed: the folder's size and what a device call
+carries (tracked and untracked-not-ignored files, ``--wheels``, this folder) against the 64 MiB limit.
 
 Options: ``--source`` (``shared/datasets`` beside the repository's folder), ``--out`` (``sprint_data``), ``--sets``
 (Set5 Set14), ``--scale`` (4), ``--wheels`` (``wheels``, only counted), ``--overwrite`` (replace ``--out``),

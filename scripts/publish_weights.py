@@ -5,17 +5,14 @@
         --train-data "DF2K 480x480 sub-images (LMDB)" --recipe "options/train_AIDN_x4.yml, 500k iters" \\
         --eval datasets --evidence benchmarks/zoo_eval/aidn_x4.json
 
-What it does:
-* reads the checkpoint safely (``weights_only=True``) and keeps ``params_ema`` when present, else
-  ``params``, else the bare state dict; strips ``module.`` prefixes; stores float32 tensors;
-* checks the weights load strictly into AIDN and records the architecture arguments (from the tensors,
-  from ``--arch KEY=VALUE`` for what tensors cannot show, else AIDN's defaults) in the file under ``arch``;
-* writes ``{'params': ..., 'arch': ...}`` to ``OUT_DIR/NAME-<sha256[:8]>.pth`` atomically (BasicSR's
-  naming; BasicSR's ``load_network`` reads the file as it is);
-* with ``--eval DIR``, measures Y-PSNR (border crop = scale, BasicSR's ``calculate_psnr``) on
-  ``DIR/{Set5,Set14,B100}`` (``HR/`` and ``LR_bicubic/X{s}/{stem}x{s}.png``), with the fused network;
-* adds the file's entry to ``OUT_DIR/published.json``, the zoo table (name, scale, the arguments that
-  differ from AIDN's defaults, URL, sha256, data, recipe, Y-PSNR, license, notes, evidence), atomically.
+It reads the checkpoint safely (``weights_only=True``), keeps ``params_ema`` (else ``params``, else the bare
+state dict) as float32 without ``module.``, checks that it loads strictly into AIDN, records the architecture
+(tensors, then ``--arch KEY=VALUE``, then AIDN's defaults) under ``arch``, and writes
+``OUT_DIR/NAME-<sha256[:8]>.pth`` atomically (BasicSR's naming; ``load_network`` reads it as it is). With
+``--eval DIR`` it measures the file's Y-PSNR on ``DIR/{Set5,Set14,B100}`` by the zoo's evaluation
+(``scripts.bench.zoo_eval``: ``basicsr test``, border = scale). Then it adds the entry to
+``OUT_DIR/published.json`` (name, scale, arguments that differ from the defaults, URL, sha256, data, recipe,
+Y-PSNR, license, notes, evidence), atomically. Options: ``--help``.
 """
 import argparse
 import json
@@ -29,9 +26,6 @@ import yaml
 import aidn_plugin  # noqa: F401  (compat layer before BasicSR)
 from aidn_plugin.archs.aidn_spec import CheckpointError, model_from_state_dict, resolve_arch
 from aidn_plugin.zoo.checkpoints import read_checkpoint, save_named_checkpoint
-
-EVAL_SETS = ('Set5', 'Set14', 'B100')
-
 
 def parse_arch(items):
     """``['act_type=gelu', 'rgb_mean=[0.5,0.5,0.5]']`` -> dict (values parsed as YAML scalars/lists)."""
@@ -49,38 +43,27 @@ def parse_psnr(items):
     for item in items or ():
         key, sep, value = item.partition('=')
         try:
-            psnr[key] = round(float(value), 2)
+            psnr[key] = round(float(value if sep else 'missing'), 2)
         except ValueError:
             raise SystemExit(f'--psnr {item!r}: expected SET=DB, e.g. Set5=32.18') from None
-        if not sep:
-            raise SystemExit(f'--psnr {item!r}: expected SET=DB, e.g. Set5=32.18')
     return psnr
 
 
-def evaluate(model, root, scale):
-    """Mean Y-PSNR per benchmark set found under ``root``."""
-    from basicsr.metrics import calculate_psnr
+def evaluate(state_dict, arch, name, root):
+    """Mean Y-PSNR per benchmark set found under ``root``: the zoo's evaluation (``basicsr test``) of the file
+    these weights make (written to a temporary folder first, so a failure leaves nothing published)."""
+    import tempfile
 
-    from aidn_plugin.utils.image_files import read_image
-    from aidn_plugin.utils.image_io import list_images
-    from aidn_plugin.inference.tiling import upscale_image
-    results = {}
-    for name in EVAL_SETS:
-        hr_dir = os.path.join(root, name, 'HR')
-        lr_dir = os.path.join(root, name, 'LR_bicubic', f'X{scale}')
-        if not (os.path.isdir(hr_dir) and os.path.isdir(lr_dir)):
-            continue
-        scores = []
-        for file in list_images(hr_dir):
-            stem, ext = os.path.splitext(file)
-            hr = read_image(os.path.join(hr_dir, file))
-            lr = read_image(os.path.join(lr_dir, f'{stem}x{scale}{ext}'))
-            sr = upscale_image(model, lr)
-            hr = hr[:sr.shape[0], :sr.shape[1]]
-            scores.append(calculate_psnr(sr, hr, crop_border=scale, test_y_channel=True))
-        results[name] = round(float(sum(scores) / len(scores)), 2)
-        print(f'  {name}: {results[name]:.2f} dB Y-PSNR ({len(scores)} images)', file=sys.stderr)
-    return results
+    from aidn_plugin.zoo.checkpoints import save_checkpoint
+    from scripts.bench.zoo_eval import DEFAULT_SETS, evaluate_weights
+    scale = arch['upscale']
+    sets = [s for s in DEFAULT_SETS if os.path.isdir(os.path.join(root, s, 'LR_bicubic', f'X{scale}'))]
+    if not sets:
+        raise SystemExit(f'--eval {root}: no <set>/HR and <set>/LR_bicubic/X{scale} of {", ".join(DEFAULT_SETS)}')
+    with tempfile.TemporaryDirectory() as work:
+        save_checkpoint(os.path.join(work, f'{name}.pth'), state_dict, arch)
+        record = evaluate_weights(os.path.join(work, f'{name}.pth'), name, scale, root, sets, work, 2, 'publish')
+    return {key: round(value['psnr'], 2) for key, value in record['sets'].items()}
 
 
 def _plain(value):
@@ -115,7 +98,7 @@ def publish(checkpoint, name, out_dir, url_base='https://example.invalid/REPLACE
         raise SystemExit(f'--name {name!r}: use lowercase letters, digits, "_" and "."')
     state_dict, stored = read_checkpoint(checkpoint)
     hints = dict(arch_hints or {})
-    model = model_from_state_dict(state_dict, stored, hints, checkpoint)
+    model_from_state_dict(state_dict, stored, hints, checkpoint)  # loads strictly into AIDN, or raises
     arch = resolve_arch(state_dict, stored, hints, checkpoint)
     arch.pop('deploy')  # a property of the tensors, not of the network
     arch['rgb_mean'] = [float(v) for v in arch['rgb_mean']]
@@ -123,9 +106,8 @@ def publish(checkpoint, name, out_dir, url_base='https://example.invalid/REPLACE
 
     psnr = dict(psnr or {})
     if eval_root:
-        print(f'evaluating on {eval_root} ...', file=sys.stderr)
-        psnr.update(evaluate(model.fuse(), eval_root, arch['upscale']))
-
+        print(f'evaluating on {eval_root} (basicsr test) ...', file=sys.stderr)
+        psnr.update(evaluate(clean, arch, name, eval_root))
     path, sha256 = save_named_checkpoint(out_dir, name, clean, arch)
     filename = os.path.basename(path)
     defaults = resolve_arch(state_dict)  # what AIDN's defaults give for these tensors

@@ -8,6 +8,7 @@ import torch
 
 from aidn_plugin import zoo
 from aidn_plugin.cli.aidn_cli import main as aidn_main
+from helpers import write_tiny_test_set
 from zoo_helpers import entry_for, file_server, publish, tiny_model
 from zoo_helpers import single_thread  # noqa: F401  (autouse fixture: one torch thread)
 
@@ -221,3 +222,20 @@ def test_publish_weights_end_to_end(tmp_path, torch_home, capsys):
     # publishing again under the same name replaces the entry instead of adding a second one
     assert publish_main([str(ckpt), '--name', 'tiny_x3', '--out-dir', str(out_dir), '--psnr', 'Set5=20.6']) == 0
     assert [e.psnr for e in zoo.registry.load_table(table).values()] == [{'Set5': 20.6}]
+
+
+def test_publish_weights_eval_measures_the_written_file_by_basicsr_test(tmp_path, torch_home, capsys):
+    """--eval: the Y-PSNR in the entry is the zoo's evaluation (a real basicsr test) of the file it wrote,
+    on the sets present under DIR; a DIR without any of them is one line and writes nothing."""
+    ckpt = tmp_path / 'net_g_10.pth'
+    torch.save({'params': tiny_model(seed=5, upscale=4).state_dict()}, ckpt)
+    write_tiny_test_set(tmp_path / 'sets' / 'Set5')
+    publish_main = runpy.run_path(str(REPO / 'scripts' / 'publish_weights.py'))['main']
+    out_dir = tmp_path / 'release'
+    assert publish_main([str(ckpt), '--name', 'tiny_x4', '--out-dir', str(out_dir), '--arch', 'act_type=lrelu',
+                         '--eval', str(tmp_path / 'sets')]) == 0
+    psnr = zoo.registry.load_table(out_dir / 'published.json')['tiny_x4'].psnr
+    assert list(psnr) == ['Set5'] and 5 < psnr['Set5'] < 60  # measured, rounded to 2 decimals
+    with pytest.raises(SystemExit, match='no <set>/HR and <set>/LR_bicubic/X4'):
+        publish_main([str(ckpt), '--name', 'tiny_b', '--out-dir', str(tmp_path / 'none'), '--eval', str(tmp_path)])
+    assert not (tmp_path / 'none').exists()

@@ -2,19 +2,15 @@
 against the bicubic LR shipped with the benchmark sets.
 
     python -m scripts.bench.bicubic --hr datasets/demo/val/HR --lr datasets/demo/val/LR_bicubic/X4 --scale 4
-    python -m scripts.bench.bicubic --hr datasets/Set5/HR --lr datasets/Set5/LR_bicubic/X4 \
-        --scale 4 --filename-tmpl '{}x4'
+    python -m scripts.bench.bicubic --hr datasets/Set5/HR --lr datasets/Set5/LR_bicubic/X4 --scale 4 --filename-tmpl '{}x4'
     python -m scripts.bench.bicubic --check-sets Set5 Set14 B100 --root datasets --json benchmarks/bicubic_check.json
 
 The floor (``--hr``, ``--lr``, ``--scale``, ``--filename-tmpl``): MATLAB-style bicubic upscaling of every LR
-image (the field's "Bicubic" rows), the HR cropped to LR size x scale; Y-PSNR / SSIM on the BT.601 Y channel
-with a border crop of ``scale`` pixels (BasicSR's calculate_psnr / calculate_ssim).
-
-The check (``--check-sets SET...``, ``--root`` holding ``<set>/HR`` and ``<set>/LR_bicubic/X<s>``,
-``--scales``, default 2 3 4, ``--json`` to also write the rows atomically): for each HR image, the LR made by
-``aidn_plugin.utils.bicubic.bicubic_downscale`` (and, for comparison, by BasicSR's ``imresize`` + rounding)
-against the shipped ``LR_bicubic/X{s}/{name}x{s}.png``: share of identical values, largest difference and
-Y-PSNR (no border crop).
+image, the HR cropped to LR size x scale, Y-PSNR / SSIM with a border of ``scale`` (BasicSR's metrics). The
+check (``--check-sets``, ``--root`` holding ``<set>/HR`` and ``<set>/LR_bicubic/X<s>``, ``--scales`` 2 3 4,
+``--json`` to write the rows atomically): the LR of ``aidn_plugin.utils.bicubic.bicubic_downscale`` and of
+BasicSR's ``imresize`` + rounding against the shipped ``<name>x<s>.png``: identical values, largest
+difference, Y-PSNR.
 """
 import argparse
 import os

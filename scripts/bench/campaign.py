@@ -3,16 +3,12 @@
     python -m scripts.bench.campaign                                  # both tables, as the model-zoo page shows them
     python -m scripts.bench.campaign --plot docs/assets/campaign.png  # and the training curves
 
-The campaign that trained the zoo's weights has ended (by its stopping rule at every scale); the machinery
-that ran it lives in the git history. What stays is its record: one log per scale,
-``benchmarks/weights_campaign/x<s>.json`` (row 0 the shipped start, then one row per chunk: iterations,
-schedule, Y-PSNR per set from ``basicsr test``, the Set5 gain over the weights it started from, whether it
-was published), and the warm-start check, ``benchmarks/weights_campaign/warmstart_x4.json`` (x4 from scratch
-and from the x2 body, same iterations and seed). ``markdown_table(logs)`` and ``warmstart_markdown(report)``
-turn them into the tables the docs show; ``tests/test_evidence.py`` compares the docs with them.
-``plot_curves(logs, path)`` draws each set's Y-PSNR gain over the first shipped weights (row 0) against the
-iterations, one panel per scale (published chunks filled, the others hollow), into a PNG through the
-package's atomic writer.
+The campaign ended by its stopping rule at every scale; the machinery that ran it lives in the git history.
+Its record: one log per scale, ``benchmarks/weights_campaign/x<s>.json`` (row 0 the shipped start, then one
+row per chunk: iterations, schedule, Y-PSNR per set from ``basicsr test``, the Set5 gain, published or
+not), and the warm-start check, ``warmstart_x4.json`` (x4 from scratch and from the x2 body).
+``markdown_table`` and ``warmstart_markdown`` render the docs' tables (``tests/test_evidence.py`` compares);
+``plot_curves`` draws each set's Y-PSNR gain over row 0 against the iterations, a panel per scale.
 """
 import json
 import os

@@ -1,12 +1,8 @@
-"""Entry script of the equal-budget quality benchmark: ``basicsr train|test`` with two additions.
-
-* ``SAFMN`` and ``SPAN`` (spandrel's implementations) are registered in BasicSR's ARCH_REGISTRY
-  (``peers.register_peers``), so an option file can train them: ``type: SAFMN`` with ``dim``, ``n_blocks``,
-  ``ffn_scale``, ``upscaling_factor``; ``type: SPAN`` with ``num_in_ch``, ``num_out_ch``,
-  ``feature_channels``, ``upscale``.
-* ``MetricDumpModel``: AIDNModel (edge feeding for networks that take it, plain ``net(lq)`` otherwise) that,
-  after each validation set, writes its mean metrics to ``<results_root>/metrics_<set>.json``, so the
-  benchmark reads numbers rather than parsing logs.
+"""Entry script of the equal-budget quality benchmark: ``basicsr train|test`` with two additions: spandrel's
+SAFMN and SPAN in BasicSR's ARCH_REGISTRY (``peers.register_peers``: an option file can train them), and
+``MetricDumpModel``, AIDNModel (edge feeding for networks that take it, plain ``net(lq)`` otherwise) writing
+each validation set's mean metrics to ``<results_root>/metrics_<set>.json``, so the benchmark reads numbers
+rather than parsing logs.
 
     python -m scripts.bench.quality_entry train -opt OPTIONS.yml [basicsr flags]
     python -m scripts.bench.quality_entry test -opt OPTIONS.yml

@@ -1,7 +1,6 @@
-"""Timers the benchmarks share: interleaved rounds of several tasks, one call's median, a millisecond summary.
+"""Timers the benchmarks share: interleaved rounds of several tasks and a millisecond summary.
 
-Every speed figure of the project is timed through these, so the speed benchmark, the CPU-path benchmark
-and the GPU check measure the same way.
+Every CPU speed figure of the project is timed through these, so the benchmarks measure the same way.
 """
 import statistics
 import time
@@ -37,29 +36,3 @@ def summarize(seconds):
         q1 = q3 = ms[0]
     return {'median_ms': round(statistics.median(ms), 3), 'q1_ms': round(q1, 3), 'q3_ms': round(q3, 3),
             'min_ms': round(ms[0], 3), 'max_ms': round(ms[-1], 3), 'runs': len(ms)}
-
-
-def time_call(function, warmup, repeats, device, timer=time.perf_counter):
-    """Median seconds of ``function()`` over ``repeats`` calls after ``warmup`` untimed ones.
-
-    On a CUDA ``device`` each call is timed by CUDA events (the GPU's own time, synchronised after each
-    call); on any other device by ``timer`` (default ``time.perf_counter``).
-    """
-    import torch
-
-    for _ in range(warmup):
-        function()
-    samples = []
-    for _ in range(repeats):
-        if device.type == 'cuda':
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            function()
-            end.record()
-            torch.cuda.synchronize()
-            samples.append(start.elapsed_time(end) / 1e3)
-        else:
-            begin = timer()
-            function()
-            samples.append(timer() - begin)
-    return statistics.median(samples)

@@ -1,27 +1,23 @@
 """Wall time and peak memory of ``aidn upscale`` at several image sizes (default tiling).
 
     python -m scripts.bench.upscale                       # 960x540 and 1920x1080 inputs, x4
-    python -m scripts.bench.upscale --sizes 480x270 960x540 --untiled 960x540 --json results/upscale.json
+    python -m scripts.bench.upscale --sizes 480x270 960x540 --threads 1 --json benchmarks/upscale.json
     python -m scripts.bench.upscale -m aidn_x4               # zoo weights instead of random ones
-
-Each run is a fresh child process (``python -m aidn_plugin.cli.aidn_cli upscale ...``), so its peak RSS
-(``os.wait4`` -> ``ru_maxrss``) covers the whole command: interpreter, torch, BasicSR, the model, the
-input, the tiles and the output image. A child that only imports the package gives the baseline.
-Without ``-m`` / ``--weights`` the network is a randomly initialised default AIDN at the scale asked
-(speed and memory do not depend on the weight values). The input is a photograph from scikit-image resized
-to each size. ``--untiled SIZE...`` adds runs with ``--tile 0`` (the whole image in one pass), to show
-what tiling saves. ``--threads N`` fixes the child's torch threads (on a shared box, 1 is the steadiest).
-
-Memory against output size: ``--formats png jpg`` runs each size once per output format (PNG and TIFF
-are written row by row, the others are assembled whole), and ``--md FILE`` writes the table of peak RSS
-against the output's size (its decoded bytes) as Markdown; benchmarks/upscale_memory.json and .md come from
-
     python -m scripts.bench.upscale --sizes 480x270 960x540 1920x1080 960x4320 7680x4320 --formats png jpg \
         --threads 1 --repeats 1 --json benchmarks/upscale_memory.json --md benchmarks/upscale_memory.md
 
-Start-up: the medians of ``--repeats`` runs of ``aidn --help`` and of ``python -c "import torch"``, and for
-each upscale run (also the median of ``--repeats``) the ratio of the whole command to ``import torch`` plus
-the upscaling time the command reports: what the command costs beyond torch's own import and the work.
+Each run is a fresh child process (``python -m aidn_plugin.cli.aidn_cli upscale ...``), so its peak RSS
+(``os.wait4``) covers the whole command; a child that only imports the package gives the baseline. Without
+``-m``/``--weights`` the network is a randomly initialised default AIDN at ``--scale`` (speed and memory do
+not depend on the weights). The input: a scikit-image photograph resized to each size. Start-up: the
+medians of ``--repeats`` runs of ``aidn --help`` and of ``python -c "import torch"``; per upscale run (median
+of ``--repeats``) the ratio of the whole command to ``import torch`` plus the upscaling time it reports.
+
+Options: ``--sizes`` (input WxH), ``--scale`` (4), ``-m``/``--weights``, ``--tile``/``--tile-overlap`` (passed
+on; ``--tile 0`` is the whole image at once), ``--threads`` (the child's OMP_NUM_THREADS; 1 is the steadiest
+on a shared box), ``--repeats`` (3), ``--formats`` (output formats, each size once per format; PNG and TIFF
+are written row by row, the others whole), ``--json FILE``, ``--md FILE`` (the peak RSS against output size
+table).
 """
 import argparse
 import os
@@ -47,11 +43,6 @@ from scripts.bench.report_io import machine_info, write_json_atomic, write_text_
 CLI = [sys.executable, '-m', 'aidn_plugin.cli.aidn_cli']
 
 
-def _rss_mib(rusage):
-    # ru_maxrss is in KiB on Linux, in bytes on macOS.
-    return rusage.ru_maxrss / (1024 * 1024 if sys.platform == 'darwin' else 1024)
-
-
 def run_child(argv, env=None):
     """Run a command; returns (wall seconds, CPU seconds, peak RSS MiB, stdout, stderr, exit code)."""
     start = time.perf_counter()
@@ -63,7 +54,8 @@ def run_child(argv, env=None):
         out.seek(0)
         err.seek(0)
         cpu = rusage.ru_utime + rusage.ru_stime
-        return wall, cpu, _rss_mib(rusage), out.read(), err.read(), proc.returncode
+        rss_mib = rusage.ru_maxrss / (1024 * 1024 if sys.platform == 'darwin' else 1024)  # KiB on Linux, bytes on macOS
+        return wall, cpu, rss_mib, out.read(), err.read(), proc.returncode
 
 
 def median_wall(argv, env, repeats):
@@ -96,8 +88,6 @@ def main(argv=None):
     group.add_argument('--weights', help='checkpoint instead of random weights')
     parser.add_argument('--tile', type=int, default=DEFAULT_TILE, help=f'default {DEFAULT_TILE}')
     parser.add_argument('--tile-overlap', type=int, default=DEFAULT_OVERLAP, help=f'default {DEFAULT_OVERLAP}')
-    parser.add_argument('--untiled', nargs='*', default=[], metavar='SIZE',
-                        help='also run these sizes with --tile 0 (whole image at once), for comparison')
     parser.add_argument('--threads', type=int, default=None,
                         help='torch threads in the child (OMP_NUM_THREADS); default: torch\'s own choice')
     parser.add_argument('--repeats', type=int, default=3, help='runs of each command, median reported; default 3')
@@ -131,9 +121,8 @@ def main(argv=None):
                    'import_torch_s': round(median_wall([sys.executable, '-c', 'import torch'], env, args.repeats), 3)}
         print(f'aidn --help {startup["aidn_help_s"]:.2f} s, python -c "import torch" {startup["import_torch_s"]:.2f} s '
               f'(medians of {args.repeats})', file=sys.stderr)
-        runs = [(size, args.tile) for size in args.sizes]
-        runs += [(size, 0) for size in args.untiled]
-        for (size, tile), ext in ((run, ext) for run in runs for ext in args.formats):
+        tile = args.tile
+        for size, ext in ((size, ext) for size in args.sizes for ext in args.formats):
             width, height = parse_size(size)
             source = make_input(work, width, height)
             target = os.path.join(work, f'out_{width}x{height}_t{tile}.{ext}')

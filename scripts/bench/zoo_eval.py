@@ -4,17 +4,14 @@ and B100, one JSON per entry.
     python -m scripts.bench.zoo_eval                         # every zoo entry -> benchmarks/zoo_eval/<name>.json
     python -m scripts.bench.zoo_eval --names aidn_x4 --test-root /data/benchmarks
 
-For each entry of ``aidn_plugin/zoo/weights/published.json`` it takes the verified local file (packaged or
-cached; never downloads), builds the network it holds (``aidn_spec.resolve_arch``: tensors, then the stored
-``arch``), runs the real ``basicsr test`` (through ``scripts.bench.quality_entry``) on ``<test-root>/<set>/HR``
-against ``LR_bicubic/X<scale>/<name>x<scale>.png``, Y-channel PSNR/SSIM, border crop = scale, and writes
-``<out-dir>/<name>.json``: the file name and its sha256, the per-set PSNR/SSIM and image counts, the command,
-date, machine and thread count. ``tests/test_evidence.py`` checks the zoo tables in the README and the docs against
-these files.
+Each entry's verified local file (packaged or cached; never downloaded), the network it holds
+(``aidn_spec.resolve_arch``), the real ``basicsr test`` (``scripts.bench.quality_entry``) on
+``<test-root>/<set>/HR`` against ``LR_bicubic/X<scale>/<name>x<scale>.png``, Y-channel PSNR/SSIM, border =
+scale -> ``<out-dir>/<name>.json`` (file, sha256, per-set figures, command, date, machine, threads).
+``tests/test_evidence.py`` checks the zoo tables against these files.
 
-Options: ``--names`` (default: every entry), ``--test-root`` (default ``datasets`` inside the repository,
-BasicSR's convention), ``--sets`` (Set5 Set14 B100), ``--threads`` (OMP/MKL threads of the test run, 2),
-``--work-dir`` (results/zoo_eval: option files, logs, BasicSR's results), ``--out-dir`` (benchmarks/zoo_eval).
+Options: ``--names`` (every entry), ``--test-root`` (``datasets`` in the repository), ``--sets`` (Set5 Set14
+B100), ``--threads`` (2), ``--work-dir`` (results/zoo_eval), ``--out-dir`` (benchmarks/zoo_eval).
 """
 import os
 import sys
