@@ -12,7 +12,9 @@ state dict) as float32 without ``module.``, checks that it loads strictly into A
 ``--eval DIR`` it measures the file's Y-PSNR on ``DIR/{Set5,Set14,B100}`` by the zoo's evaluation
 (``scripts.bench.zoo_eval``: ``basicsr test``, border = scale). Then it adds the entry to
 ``OUT_DIR/published.json`` (name, scale, arguments that differ from the defaults, URL, sha256, data, recipe,
-Y-PSNR, license, notes, evidence), atomically. Options: ``--help``.
+Y-PSNR, license, notes, evidence), atomically. Options: ``--name`` (required), ``--out-dir``
+(aidn_plugin/zoo/weights), ``--url-base``, ``--arch KEY=VALUE ...``, ``--train-data``, ``--recipe``, ``--license``
+(Apache-2.0), ``--psnr SET=DB ...``, ``--eval DIR``, ``--notes``, ``--evidence``.
 """
 import argparse
 import json
@@ -27,42 +29,42 @@ import aidn_plugin  # noqa: F401  (compat layer before BasicSR)
 from aidn_plugin.archs.aidn_spec import CheckpointError, model_from_state_dict, resolve_arch
 from aidn_plugin.zoo.checkpoints import read_checkpoint, save_named_checkpoint
 
-def parse_arch(items):
-    """``['act_type=gelu', 'rgb_mean=[0.5,0.5,0.5]']`` -> dict (values parsed as YAML scalars/lists)."""
-    arch = {}
-    for item in items or ():
-        key, sep, value = item.partition('=')
-        if not sep or not key:
-            raise SystemExit(f'--arch {item!r}: expected KEY=VALUE')
-        arch[key.strip()] = yaml.safe_load(value)
-    return arch
-
-
-def parse_psnr(items):
-    psnr = {}
+def parse_pairs(items, flag, convert, expected):
+    """``['KEY=VALUE', ...]`` -> {key: convert(value)}; a malformed item is one line naming ``flag``."""
+    pairs = {}
     for item in items or ():
         key, sep, value = item.partition('=')
         try:
-            psnr[key] = round(float(value if sep else 'missing'), 2)
-        except ValueError:
-            raise SystemExit(f'--psnr {item!r}: expected SET=DB, e.g. Set5=32.18') from None
-    return psnr
+            if not (sep and key.strip()):
+                raise ValueError(item)
+            pairs[key.strip()] = convert(value)
+        except (ValueError, yaml.YAMLError):
+            raise SystemExit(f'{flag} {item!r}: expected {expected}') from None
+    return pairs
 
 
 def evaluate(state_dict, arch, name, root):
     """Mean Y-PSNR per benchmark set found under ``root``: the zoo's evaluation (``basicsr test``) of the file
-    these weights make (written to a temporary folder first, so a failure leaves nothing published)."""
+    these weights make, in a temporary folder (kept, with its log, when the test fails); nothing is published."""
+    import shutil
     import tempfile
 
     from aidn_plugin.zoo.checkpoints import save_checkpoint
-    from scripts.bench.zoo_eval import DEFAULT_SETS, evaluate_weights
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run as a file: scripts.*
+    from scripts.bench.zoo_eval import DEFAULT_SETS, BenchmarkError, evaluate_weights
     scale = arch['upscale']
-    sets = [s for s in DEFAULT_SETS if os.path.isdir(os.path.join(root, s, 'LR_bicubic', f'X{scale}'))]
+    sets = [s for s in DEFAULT_SETS if all(os.path.isdir(os.path.join(root, s, sub))
+                                          for sub in ('HR', os.path.join('LR_bicubic', f'X{scale}')))]
     if not sets:
         raise SystemExit(f'--eval {root}: no <set>/HR and <set>/LR_bicubic/X{scale} of {", ".join(DEFAULT_SETS)}')
-    with tempfile.TemporaryDirectory() as work:
-        save_checkpoint(os.path.join(work, f'{name}.pth'), state_dict, arch)
+    print(f'evaluating on {", ".join(sets)} under {root} (basicsr test) ...', file=sys.stderr)
+    work = tempfile.mkdtemp(prefix='publish_eval_')
+    save_checkpoint(os.path.join(work, f'{name}.pth'), state_dict, arch)
+    try:
         record = evaluate_weights(os.path.join(work, f'{name}.pth'), name, scale, root, sets, work, 2, 'publish')
+    except BenchmarkError as error:
+        raise SystemExit(f'--eval {root}: {error}') from None
+    shutil.rmtree(work)
     return {key: round(value['psnr'], 2) for key, value in record['sets'].items()}
 
 
@@ -106,7 +108,6 @@ def publish(checkpoint, name, out_dir, url_base='https://example.invalid/REPLACE
 
     psnr = dict(psnr or {})
     if eval_root:
-        print(f'evaluating on {eval_root} (basicsr test) ...', file=sys.stderr)
         psnr.update(evaluate(clean, arch, name, eval_root))
     path, sha256 = save_named_checkpoint(out_dir, name, clean, arch)
     filename = os.path.basename(path)
@@ -138,12 +139,12 @@ def main(argv=None):
     parser.add_argument('--notes', default='', help='anything else a user should know, for the entry')
     parser.add_argument('--evidence', default='', help='the committed JSON/log behind --psnr, for the entry')
     args = parser.parse_args(argv)
-
+    hints = parse_pairs(args.arch, '--arch', yaml.safe_load, 'KEY=VALUE')
+    psnr = parse_pairs(args.psnr, '--psnr', lambda v: round(float(v), 2), 'SET=DB, e.g. Set5=32.18')
     try:
-        path, sha256, _ = publish(args.checkpoint, args.name, args.out_dir, url_base=args.url_base,
-                                  arch_hints=parse_arch(args.arch), train_data=args.train_data, recipe=args.recipe,
-                                  license=args.license, psnr=parse_psnr(args.psnr), notes=args.notes,
-                                  evidence=args.evidence, eval_root=args.eval)
+        path, sha256, _ = publish(args.checkpoint, args.name, args.out_dir, url_base=args.url_base, arch_hints=hints,
+                                  train_data=args.train_data, recipe=args.recipe, license=args.license, psnr=psnr,
+                                  notes=args.notes, evidence=args.evidence, eval_root=args.eval)
     except CheckpointError as error:
         raise SystemExit(f'publish_weights: error: {error}') from None
     table = os.path.join(args.out_dir, 'published.json')

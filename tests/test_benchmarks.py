@@ -221,6 +221,20 @@ def _quality_args(tmp_path, *extra):
                                          '--cells-dir', str(tmp_path / 'cells'), *extra])
 
 
+def test_every_cell_network_builds_from_its_options_in_a_fresh_process():
+    """The quality cells count each network's inference parameters in the benchmark's own process, where only
+    peers.from_options registers SAFMN and SPAN: every network of the table builds there (AIDN's fused)."""
+    code = ('import aidn_plugin\nfrom scripts.bench import peers, quality\n'
+            'for name, options in quality.NETWORKS.items():\n'
+            '    net = peers.from_options(options)\n'
+            '    print(name, peers.inference_params(name, net.fuse() if options["type"] == "AIDN" else net))\n')
+    result = run([sys.executable, '-c', code], cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    counts = dict(line.split() for line in result.stdout.splitlines() if line.count(' ') == 1)
+    assert set(counts) == set(benchmark_quality.NETWORKS) and counts['aidn'] == '308006'
+    assert 'is not found' not in result.stdout  # no registry notice for BasicSR's suffixed SRVGGNetCompact
+
+
 def test_training_options_differ_only_in_network_and_name(tmp_path):
     args = benchmark_quality.with_seed(_quality_args(tmp_path, '--iters', '123', '--lr', '5e-4'), 7)
     aidn = benchmark_quality.train_options('aidn', args, '/data', '/data/meta.txt')

@@ -1,6 +1,7 @@
 """Model zoo: downloads from a real HTTP server on 127.0.0.1 (good, corrupted, cut short, missing), the
 cache under $TORCH_HOME, packaged weights, the ``aidn zoo`` commands and scripts/publish_weights.py."""
 import runpy
+import sys
 from pathlib import Path
 
 import pytest
@@ -8,7 +9,7 @@ import torch
 
 from aidn_plugin import zoo
 from aidn_plugin.cli.aidn_cli import main as aidn_main
-from helpers import write_tiny_test_set
+from helpers import run, write_tiny_test_set
 from zoo_helpers import entry_for, file_server, publish, tiny_model
 from zoo_helpers import single_thread  # noqa: F401  (autouse fixture: one torch thread)
 
@@ -224,18 +225,29 @@ def test_publish_weights_end_to_end(tmp_path, torch_home, capsys):
     assert [e.psnr for e in zoo.registry.load_table(table).values()] == [{'Set5': 20.6}]
 
 
-def test_publish_weights_eval_measures_the_written_file_by_basicsr_test(tmp_path, torch_home, capsys):
-    """--eval: the Y-PSNR in the entry is the zoo's evaluation (a real basicsr test) of the file it wrote,
-    on the sets present under DIR; a DIR without any of them is one line and writes nothing."""
+def test_publish_weights_eval_measures_the_written_file_by_basicsr_test(tmp_path, torch_home):
+    """--eval, the script run as a file from another folder: the Y-PSNR in the entry is the zoo's evaluation (a
+    real basicsr test) of the weights, on the sets present under DIR; a DIR without any is one line and writes
+    nothing."""
     ckpt = tmp_path / 'net_g_10.pth'
     torch.save({'params': tiny_model(seed=5, upscale=4).state_dict()}, ckpt)
     write_tiny_test_set(tmp_path / 'sets' / 'Set5')
-    publish_main = runpy.run_path(str(REPO / 'scripts' / 'publish_weights.py'))['main']
-    out_dir = tmp_path / 'release'
-    assert publish_main([str(ckpt), '--name', 'tiny_x4', '--out-dir', str(out_dir), '--arch', 'act_type=lrelu',
-                         '--eval', str(tmp_path / 'sets')]) == 0
+    script, out_dir = str(REPO / 'scripts' / 'publish_weights.py'), tmp_path / 'release'
+    result = run([sys.executable, script, str(ckpt), '--name', 'tiny_x4', '--out-dir', str(out_dir),
+                  '--arch', 'act_type=lrelu', '--eval', str(tmp_path / 'sets')], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
     psnr = zoo.registry.load_table(out_dir / 'published.json')['tiny_x4'].psnr
     assert list(psnr) == ['Set5'] and 5 < psnr['Set5'] < 60  # measured, rounded to 2 decimals
-    with pytest.raises(SystemExit, match='no <set>/HR and <set>/LR_bicubic/X4'):
-        publish_main([str(ckpt), '--name', 'tiny_b', '--out-dir', str(tmp_path / 'none'), '--eval', str(tmp_path)])
-    assert not (tmp_path / 'none').exists()
+    result = run([sys.executable, script, str(ckpt), '--name', 'tiny_b', '--out-dir', str(tmp_path / 'none'),
+                  '--eval', str(tmp_path)], cwd=tmp_path)
+    assert result.returncode == 1 and 'no <set>/HR and <set>/LR_bicubic/X4' in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / 'none').exists()
+
+
+@pytest.mark.parametrize('flag, item', [('--psnr', 'Set5'), ('--psnr', 'Set5=high'), ('--arch', '=3'),
+                                        ('--arch', 'rgb_mean=[0.4,')])
+def test_publish_weights_malformed_pairs_are_one_line(tmp_path, flag, item):
+    publish_main = runpy.run_path(str(REPO / 'scripts' / 'publish_weights.py'))['main']
+    with pytest.raises(SystemExit, match=f'{flag} .*: expected'):
+        publish_main([str(tmp_path / 'none.pth'), '--name', 'x', '--out-dir', str(tmp_path / 'out'), flag, item])
+    assert not (tmp_path / 'out').exists()

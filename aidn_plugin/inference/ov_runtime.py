@@ -8,7 +8,7 @@ model's interface.
     out = model(x)          # x: [N, C, H, W] float32 torch tensor or numpy array -> same kind, [N, C, sH, sW]
 
 :func:`convert` hands the torch model to ``openvino.convert_model`` (height and width left dynamic), which
-runs faster than the ONNX file's graph (AIDN x4, 720p output, two threads, AVX-512 BF16: 136 against 159
+runs faster than the ONNX file's graph (AIDN x4, 720p output, two threads, AVX-512 BF16: 130 against 144
 ms in bf16; the runtimes benchmark). :func:`load` reads the fp32 file of ``aidn export onnx`` (its ONNX
 front end keeps the ``upscale`` and ``num_in_ch`` metadata the exporter writes), or the OpenVINO IR ``.xml``
 of :func:`save_ir` (``aidn export openvino``): the converted graph without converting again.
@@ -82,8 +82,8 @@ def compile_model(model, threads=None, precision='fp32'):
     """``openvino.Model`` ``model`` compiled for the CPU with the given threads and precision, latency hint,
     threads pinned (the settings :func:`compile_file` uses; for models converted in memory, e.g.
     ``openvino.convert_model``)."""
-    # Pinning asked for explicitly: left to its default, OpenVINO's threads ran AIDN 1.5x slower for a while
-    # after PyTorch had run on both cores of a 2-core EPYC (206 against 137 ms); pinned, they did not.
+    # Pinning asked for explicitly: left to its default, OpenVINO's threads ran slower for a while after
+    # PyTorch had used every core of a 2-core EPYC (bimodal times in the runtimes benchmark); pinned, they did not.
     config = {'INFERENCE_PRECISION_HINT': PRECISIONS[precision], 'PERFORMANCE_HINT': 'LATENCY',
               'ENABLE_CPU_PINNING': True}
     if threads is not None:

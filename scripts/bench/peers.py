@@ -1,8 +1,8 @@
 """The networks the benchmarks compare, built from installed packages (no copied code).
 
 ``build(name, scale=4)``: a freshly initialised network of ``PEERS`` in eval mode, built by BasicSR's
-``ARCH_REGISTRY`` from its option-file form ``network_g(name, scale)`` (``NETWORK_G``: what the quality
-cells train):
+``ARCH_REGISTRY`` (``from_options``) from its option-file form ``network_g(name, scale)`` (``NETWORK_G``:
+what the quality cells train):
 
     ``aidn``, ``aidn_fused``  AIDN defaults (32 channels, 8 blocks, 3 taps), training form; and after ``fuse()``.
     ``safmn``   SAFMN dim 36, 8 blocks, ffn_scale 2 (spandrel): the published x4 lightweight model.
@@ -75,12 +75,18 @@ def build(name, scale=4):
         raise ValueError(f'unknown network {name!r}; expected one of {", ".join(PEERS)}')
     if name == 'bicubic':
         return Bicubic(scale).eval()
+    model = from_options(network_g('aidn' if name == 'aidn_fused' else name, scale))
+    return (model.fuse() if name == 'aidn_fused' else model).eval()
+
+
+def from_options(network):
+    """The network an option file's ``network_g`` dict builds, through BasicSR's ``ARCH_REGISTRY``."""
     import aidn_plugin  # noqa: F401  (registers AIDN; its compat layer before BasicSR)
     from basicsr.utils.registry import ARCH_REGISTRY
     register_peers()
-    options = network_g('aidn' if name == 'aidn_fused' else name, scale)
-    model = ARCH_REGISTRY.get(options.pop('type'))(**options)
-    return (model.fuse() if name == 'aidn_fused' else model).eval()
+    options = dict(network)
+    kind = options.pop('type')  # BasicSR registers its SRVGGNetCompact with a suffix (and says so when asked)
+    return ARCH_REGISTRY.get(kind if kind in ARCH_REGISTRY else f'{kind}_basicsr')(**options)
 
 
 def inference_params(name, model):

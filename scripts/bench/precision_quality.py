@@ -100,12 +100,9 @@ def measure(name, args):
 
 def bf16_changes(model_report):
     """{backend: {set: dB}} of the bf16 runners in one model's report."""
-    changes = {}
-    for set_name, entry in model_report['sets'].items():
-        for backend in ('torch', 'openvino'):
-            if f'{backend}_bf16' in entry['change_db']:
-                changes.setdefault(backend, {})[set_name] = entry['change_db'][f'{backend}_bf16']
-    return changes
+    sets = model_report['sets']
+    return {backend: {name: entry['change_db'][f'{backend}_bf16'] for name, entry in sets.items()}
+            for backend in ('torch', 'openvino') if all(f'{backend}_bf16' in e['change_db'] for e in sets.values())}
 
 
 def markdown(report):

@@ -346,9 +346,7 @@ def run_cell(model, args, data_root, meta_info, work_dir, log):
     log(f'[{tag}] basicsr test -opt {test_file}')
     run_basicsr('test', test_file, work_dir, args.threads, f'{tag}_test.out' if args.quiet else None)
     # parameters of the inference form (AIDN trains unfused and is evaluated so; fusing is exact)
-    from basicsr.utils.registry import ARCH_REGISTRY
-    network = dict(NETWORKS[model])
-    built = ARCH_REGISTRY.get(network.pop('type'))(**network)
+    built = peers.from_options(NETWORKS[model])
     params = peers.inference_params(model, built.fuse() if NETWORKS[model]['type'] == 'AIDN' else built)
     load = os.getloadavg() if hasattr(os, 'getloadavg') else None
     return {'model': model, 'seed': args.seed, 'recipe': recipe(args), 'label': LABELS[model],
@@ -386,8 +384,7 @@ def run(args, log=print):
 
 
 def _repo_relative(path):
-    """``path`` relative to the repository when it lies inside it (as given, links not followed); a folder
-    outside it by its name alone, since another machine has it elsewhere."""
+    """``path`` relative to the repository when inside it (links not followed), else by its name alone."""
     path = os.path.abspath(path)
     if path.startswith(REPO + os.sep):
         return os.path.relpath(path, REPO)

@@ -16,9 +16,9 @@ threads (torch, ONNX Runtime intra-op, OpenVINO inference threads):
 * ``ort_int8``, AIDN only (``--no-int8`` leaves it out): what ``aidn export onnx --int8`` writes.
 
 A runtime that is not installed is named in ``skipped``. Each path's output is compared with the network's
-torch fp32 output. The JSON keeps every path (median, quartiles), each network's best, and the ratios of
-AIDN's best to SAFMN's best, SPAN's best and its own torch fp32 (medians of the same run); the CPU's model,
-flags and class (``AMX``, ``AVX-512 BF16``, ``AVX-512 VNNI`` or ``AVX2``) name the report:
+torch fp32 output. The JSON keeps every path (median, quartiles), each network's best (the table: also over
+SAFMN's best), AIDN's best over SAFMN's, SPAN's and its own torch fp32, and AIDN's torch fp32 over SAFMN's;
+the CPU's model, flags and class (``AMX``, ``AVX-512 BF16``, ``AVX-512 VNNI`` or ``AVX2``) name the report:
 ``<out-dir>/runtimes_<class>_<threads>t.json`` + ``.md``.
 
 Options: ``--models`` (aidn_fused safmn span ecbsr srvgg), ``--threads`` (2), ``--size WxH`` (output,
