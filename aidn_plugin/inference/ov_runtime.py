@@ -82,8 +82,8 @@ def compile_model(model, threads=None, precision='fp32'):
     """``openvino.Model`` ``model`` compiled for the CPU with the given threads and precision, latency hint,
     threads pinned (the settings :func:`compile_file` uses; for models converted in memory, e.g.
     ``openvino.convert_model``)."""
-    # Pinning asked for explicitly: left to its default, OpenVINO's threads ran slower for a while after
-    # PyTorch had used every core of a 2-core EPYC (bimodal times in the runtimes benchmark); pinned, they did not.
+    # Pinning asked for explicitly: left to its default, OpenVINO's threads often ran slower for a while after
+    # PyTorch had used every core of a 2-core EPYC (bimodal times in the runtimes benchmark); pinned, seldom.
     config = {'INFERENCE_PRECISION_HINT': PRECISIONS[precision], 'PERFORMANCE_HINT': 'LATENCY',
               'ENABLE_CPU_PINNING': True}
     if threads is not None:
