@@ -100,13 +100,11 @@ def runtime_tasks(name, model, x, folder, threads, skipped, int8=True):
         graphs = {'': ov_runtime.convert_model(model) if name.startswith('aidn')  # as upscale -m converts it
                   else openvino.convert_model(model, example_input=x)}
         if onnx_path and name.startswith('aidn'):
-            graphs['_onnx'] = onnx_path
+            graphs['_onnx'] = openvino.Core().read_model(onnx_path)  # as --onnx FILE reads it
         for suffix, graph in graphs.items():
             for precision in ('fp32', 'bf16'):
-                compiled = (ov_runtime.compile_file(graph, threads, precision)[0] if isinstance(graph, str)
-                            else ov_runtime.compile_model(graph, threads, precision))
                 # every network through the same call: one infer request, its output array as it comes
-                request = compiled.create_infer_request()
+                request = ov_runtime.compile_model(graph, threads, precision).create_infer_request()
                 tasks[f'openvino_{precision}{suffix}'] = lambda request=request: request.infer({0: array})[0]
     except ImportError as error:
         skipped.append(f'{name}: OpenVINO ({error})')
