@@ -91,9 +91,7 @@ def zoo_file(zoo_dir, name):
 
 def evaluate_file(path, test_root, sets, work_dir, threads, tag, num_gpu=0):
     """``basicsr test`` of the weight file ``path`` on ``sets``: the zoo's evaluation, as its evidence record."""
-    from scripts.bench.quality import check_test_sets
     from scripts.bench.zoo_eval import evaluate_weights
-    check_test_sets(test_root, sets, SCALE)
     return evaluate_weights(path, NAME, SCALE, test_root, sets, work_dir, threads, tag, num_gpu=num_gpu)
 
 

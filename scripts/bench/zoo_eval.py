@@ -26,12 +26,14 @@ DEFAULT_SETS = ('Set5', 'Set14', 'B100')
 def evaluate_weights(path, name, scale, test_root, sets, work_dir, threads, tag, arch=None, num_gpu=0):
     """``basicsr test`` of the AIDN weight file ``path`` (``params_ema`` when it holds them, else ``params``)
     on ``sets`` under ``test_root``, run in ``work_dir`` as ``tag``; returns the evidence record of zoo entry
-    ``name``. ``arch`` is the zoo entry's architecture record (None: read from the file)."""
+    ``name``. ``arch`` is the zoo entry's architecture record (None: read from the file). BenchmarkError, one
+    line, when a set's ``HR`` or ``LR_bicubic/X<scale>`` folder is missing, before any run."""
     import torch
 
     from aidn_plugin.archs.aidn_spec import resolve_arch
     from aidn_plugin.zoo.checkpoints import read_checkpoint
     from aidn_plugin.zoo.registry import file_sha256
+    check_test_sets(test_root, sets, scale)
     state_dict, stored = read_checkpoint(path)
     network_g = dict(type='AIDN', **resolve_arch(state_dict, stored, arch, source=os.fspath(path)))
     network_g['rgb_mean'] = [float(v) for v in network_g['rgb_mean']]
@@ -80,7 +82,6 @@ def main(argv=None):
         work_dir = os.path.abspath(args.work_dir)
         os.makedirs(work_dir, exist_ok=True)
         for entry in entries:
-            check_test_sets(args.test_root, args.sets, entry.scale)
             record = evaluate_entry(entry, args.test_root, args.sets, work_dir, args.threads)
             out = os.path.join(args.out_dir, f'{entry.name}.json')
             write_json_atomic(out, record)
