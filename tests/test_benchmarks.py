@@ -373,8 +373,8 @@ def test_runtimes_report_times_every_path_and_names_the_best(tmp_path):
     # process (their teardown beside OpenCV and torch there once crashed a later test)
     from scripts.bench import runtimes
     pytest.importorskip('openvino')
-    result = run([sys.executable, '-m', 'scripts.bench.runtimes', '--models', 'aidn_fused', 'srvgg', 'safmn',
-                  '--threads', '1', '--size', '32x32', '--repeats', '1', '--warmup', '0', '--no-int8',
+    result = run([sys.executable, '-m', 'scripts.bench.runtimes', '--models', 'aidn_fused', 'aidn_light', 'srvgg',
+                  'safmn', '--threads', '1', '--size', '32x32', '--repeats', '1', '--warmup', '0', '--no-int8',
                   '--out-dir', str(tmp_path)], cwd=REPO, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     (path, ) = tmp_path.glob('runtimes_*.json')
@@ -383,7 +383,7 @@ def test_runtimes_report_times_every_path_and_names_the_best(tmp_path):
     assert report['meta']['cpu_class'] in ('AMX', 'AVX-512 BF16', 'AVX-512 VNNI', 'AVX2')
     for name, entry in report['models'].items():
         # AIDN in OpenVINO both ways: converted in memory (what aidn upscale -m runs) and from its ONNX file
-        onnx_route = {'openvino_fp32_onnx', 'openvino_bf16_onnx'} if name == 'aidn_fused' else set()
+        onnx_route = {'openvino_fp32_onnx', 'openvino_bf16_onnx'} if name.startswith('aidn') else set()
         assert set(entry['paths']) == {'torch_fp32_nchw', 'torch_fp32_channels_last', 'torch_bf16_nchw',
                                        'torch_bf16_channels_last', 'ort_fp32', 'openvino_fp32',
                                        'openvino_bf16'} | onnx_route
@@ -395,4 +395,8 @@ def test_runtimes_report_times_every_path_and_names_the_best(tmp_path):
         best / safmn['paths'][safmn['best']]['latency']['median_ms'], 3)
     assert report['ratios']['aidn_torch_fp32_over_safmn_torch_fp32'] == round(
         runtimes.torch_fp32_ms(aidn) / runtimes.torch_fp32_ms(safmn), 3)
+    light = report['models']['aidn_light']  # the lighter AIDN gets the same ratios, under its own name
+    assert report['ratios']['aidn_light_best_over_safmn_best'] == round(
+        runtimes.best_ms(light) / runtimes.best_ms(safmn), 3)
+    assert 'aidn_light_best_over_span_best' not in report['ratios']  # SPAN was not timed
     assert path.with_suffix('.md').read_text() == runtimes.markdown(report)

@@ -19,7 +19,8 @@ import os
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-NAMES = {'aidn_fused': 'AIDN', 'safmn': 'SAFMN', 'span': 'SPAN', 'ecbsr': 'ECBSR', 'srvgg': 'SRVGGNetCompact'}
+NAMES = {'aidn_fused': 'AIDN', 'aidn_light': 'AIDN light', 'safmn': 'SAFMN', 'span': 'SPAN', 'ecbsr': 'ECBSR',
+         'srvgg': 'SRVGGNetCompact'}
 QUALITY_KEY = {'aidn_fused': 'aidn'}  # runtimes name -> quality name, where they differ
 
 
@@ -59,7 +60,7 @@ def make_figure(runtimes, quality, set_name='Set14'):
     found, left_out = points(runtimes, quality, set_name)
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
     for label, ms, psnr, std, path in found:
-        ax.errorbar(ms, psnr, yerr=std, fmt='o', ms=7, capsize=3, color='#d62728' if label == 'AIDN' else '#1f77b4')
+        ax.errorbar(ms, psnr, yerr=std, fmt='o', ms=7, capsize=3, color='#d62728' if label.startswith('AIDN') else '#1f77b4')
         ax.annotate(f'{label}\n{path.replace("_", " ")}', (ms, psnr), textcoords='offset points', xytext=(8, -4),
                     fontsize=8)
     meta, settings, budget = runtimes['meta'], runtimes['settings'], quality['settings']

@@ -17,8 +17,8 @@ file for every network except ``network_g``, ``name`` and the seed (L1, Adam bet
 random crops with flips and rotations), run through ``scripts/bench/quality_entry.py``. Test:
 ``net_g_latest.pth`` on ``<test-root>/<set>/HR`` against ``LR_bicubic/X4/<name>x4.png``, border 4.
 
-Networks (``--models``), as ``scripts/bench/peers.py`` builds them: ``aidn``, ``safmn``, ``span``, ``ecbsr``,
-``srvgg``; AIDN's ablation, one constructor option each: ``aidn_noedge`` (``edge_input: false``),
+Networks (``--models``), as ``scripts/bench/peers.py`` builds them: ``aidn``, ``aidn_light``, ``safmn``, ``span``,
+``ecbsr``, ``srvgg``; AIDN's ablation, one constructor option each: ``aidn_noedge`` (``edge_input: false``),
 ``aidn_plain`` (``asymmetric: false``), ``aidn_onetap`` (``num_out: 1``), ``aidn_noatt`` (``attention:
 none``); its edge designs: ``aidn_edgegate`` (``edge_guide: gate``), ``aidn_edgeloss`` (``EdgeAwareL1Loss``).
 Results: ``<out-dir>/<report-name>.json`` and ``.md`` (``scripts/bench/quality_report.py``).
@@ -62,13 +62,13 @@ LOSSES = {'aidn_edgeloss': {'type': 'EdgeAwareL1Loss', 'loss_weight': 1.0, 'edge
                             'edge_loss_weight': 0.0, 'edge_operator': 'sobel'}}
 for _name, _change in dict(ABLATIONS, **EDGE_NETWORKS).items():
     NETWORKS[_name] = dict(NETWORKS['aidn'], **_change)
-for _name in LOSSES:
-    NETWORKS[_name] = dict(NETWORKS['aidn'])
+NETWORKS.update({_name: dict(NETWORKS['aidn']) for _name in LOSSES})
 LABELS = {'aidn': 'AIDN (C32 B8 K3)', 'safmn': 'SAFMN (dim 36, 8 blocks)', 'span': 'SPAN (48 channels)',
           'ecbsr': 'ECBSR (M16C48)', 'srvgg': 'SRVGGNetCompact (48 feat, 16 conv)',
           'aidn_noedge': 'AIDN without the edge input', 'aidn_plain': 'AIDN, plain 3x3 units',
           'aidn_onetap': 'AIDN, one tap (no multi-residual fusion)', 'aidn_noatt': 'AIDN without block attention',
-          'aidn_edgegate': 'AIDN, edge gate in every block', 'aidn_edgeloss': 'AIDN, edge-weighted L1 loss'}
+          'aidn_edgegate': 'AIDN, edge gate in every block', 'aidn_edgeloss': 'AIDN, edge-weighted L1 loss',
+          'aidn_light': 'AIDN light (C32 B6 K1)'}
 DEFAULT_MODELS = ('aidn', 'safmn')
 DEFAULT_SEEDS = (0, 1, 2)
 DEFAULT_DATA = os.path.join(REPO, 'datasets', 'train')
@@ -302,11 +302,10 @@ def parse_args(argv):
     parser.add_argument('--no-bicubic', action='store_true')
     parser.add_argument('--quiet', action='store_true', help="BasicSR's output to files in --work-dir")
     args = parser.parse_args(argv)
-    for key in ('iters', 'batch', 'patch', 'enlarge', 'checkpoint_every', 'print_freq', 'threads'):
-        if getattr(args, key) < 1:
-            parser.error(f'--{key.replace("_", "-")} must be at least 1, got {getattr(args, key)}')
-    if args.workers < 0:
-        parser.error(f'--workers must be 0 or more, got {args.workers}')
+    least = dict(iters=1, batch=1, patch=1, enlarge=1, checkpoint_every=1, print_freq=1, threads=1, workers=0)
+    for key, minimum in least.items():
+        if getattr(args, key) < minimum:
+            parser.error(f'--{key.replace("_", "-")} must be at least {minimum}, got {getattr(args, key)}')
     if args.patch % SCALE:
         parser.error(f'--patch {args.patch} is not a multiple of the scale {SCALE}')
     if not 0 <= args.ema_decay < 1:

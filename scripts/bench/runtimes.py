@@ -17,11 +17,11 @@ threads (torch, ONNX Runtime intra-op, OpenVINO inference threads):
 
 A runtime that is not installed is named in ``skipped``. Each path's output is compared with the network's
 torch fp32 output. The JSON keeps every path (median, quartiles), each network's best (the table: also over
-SAFMN's best), AIDN's best over SAFMN's, SPAN's and its own torch fp32, and AIDN's torch fp32 over SAFMN's;
-the CPU's model, flags and class (``AMX``, ``AVX-512 BF16``, ``AVX-512 VNNI`` or ``AVX2``) name the report:
-``<out-dir>/runtimes_<class>_<threads>t.json`` + ``.md``.
+SAFMN's best), AIDN's and AIDN light's best over SAFMN's, SPAN's and its own torch fp32, AIDN's torch fp32
+over SAFMN's; the CPU's model, flags and class (``AMX``, ``AVX-512 BF16``, ``AVX-512 VNNI`` or ``AVX2``) name
+the report: ``<out-dir>/runtimes_<class>_<threads>t.json`` + ``.md``.
 
-Options: ``--models`` (aidn_fused safmn span ecbsr srvgg), ``--threads`` (2), ``--size WxH`` (output,
+Options: ``--models`` (aidn_fused aidn_light safmn span ecbsr srvgg), ``--threads`` (2), ``--size WxH`` (output,
 1280x720), ``--scale`` (4), ``--repeats`` (7), ``--warmup`` (2), ``--no-int8``, ``--out-dir`` (benchmarks).
 """
 import contextlib
@@ -40,7 +40,7 @@ from scripts.bench.peers import in_layout
 from scripts.bench.report_io import machine_info, ratio, write_json_atomic, write_text_atomic
 from scripts.bench.timing import round_robin, summarize
 
-DEFAULT_MODELS = ('aidn_fused', 'safmn', 'span', 'ecbsr', 'srvgg')
+DEFAULT_MODELS = ('aidn_fused', 'aidn_light', 'safmn', 'span', 'ecbsr', 'srvgg')
 CPU_CLASSES = (('amx_bf16', 'AMX'), ('avx512_bf16', 'AVX-512 BF16'), ('avx512_vnni', 'AVX-512 VNNI'))
 
 
@@ -158,17 +158,17 @@ def torch_fp32_ms(entry):
 
 
 def compare(models):
-    """AIDN's best path against SAFMN's best, SPAN's best and its own torch fp32 (better layout), and the two
-    in PyTorch fp32 alone."""
-    aidn = models.get('aidn_fused')
-    if not aidn:
-        return {}
-    out = {'aidn_best_over_own_torch_fp32': ratio(best_ms(aidn), torch_fp32_ms(aidn))}
-    for peer in ('safmn', 'span'):
-        if peer in models:
-            out[f'aidn_best_over_{peer}_best'] = ratio(best_ms(aidn), best_ms(models[peer]))
-    if 'safmn' in models:
-        out['aidn_torch_fp32_over_safmn_torch_fp32'] = ratio(torch_fp32_ms(aidn), torch_fp32_ms(models['safmn']))
+    """AIDN's best path (and AIDN light's) against SAFMN's best, SPAN's best and its own torch fp32 (better
+    layout), and AIDN and SAFMN in PyTorch fp32 alone."""
+    out = {}
+    for name, prefix in (('aidn_fused', 'aidn'), ('aidn_light', 'aidn_light')):
+        if name in models:
+            out[f'{prefix}_best_over_own_torch_fp32'] = ratio(best_ms(models[name]), torch_fp32_ms(models[name]))
+            out.update({f'{prefix}_best_over_{peer}_best': ratio(best_ms(models[name]), best_ms(models[peer]))
+                        for peer in ('safmn', 'span') if peer in models})
+    if 'aidn_fused' in models and 'safmn' in models:
+        out['aidn_torch_fp32_over_safmn_torch_fp32'] = ratio(torch_fp32_ms(models['aidn_fused']),
+                                                             torch_fp32_ms(models['safmn']))
     return out
 
 

@@ -30,9 +30,6 @@ def round_robin(tasks, repeats, warmup=1, timer=time.perf_counter):
 def summarize(seconds):
     """Median, quartiles and extremes of a list of seconds, in milliseconds."""
     ms = sorted(s * 1e3 for s in seconds)
-    if len(ms) >= 2:
-        q1, _, q3 = statistics.quantiles(ms, n=4, method='inclusive')
-    else:
-        q1 = q3 = ms[0]
+    q1, _, q3 = statistics.quantiles(ms, n=4, method='inclusive') if len(ms) >= 2 else ms[:1] * 3
     return {'median_ms': round(statistics.median(ms), 3), 'q1_ms': round(q1, 3), 'q3_ms': round(q3, 3),
             'min_ms': round(ms[0], 3), 'max_ms': round(ms[-1], 3), 'runs': len(ms)}
