@@ -26,7 +26,7 @@ import torch
 import yaml
 
 import aidn_plugin  # noqa: F401  (compat layer before BasicSR)
-from aidn_plugin.archs.aidn_spec import CheckpointError, model_from_state_dict, resolve_arch
+from aidn_plugin.archs.aidn_spec import ARCH_DEFAULTS, CheckpointError, model_from_state_dict, resolve_arch
 from aidn_plugin.zoo.checkpoints import read_checkpoint, save_named_checkpoint
 
 def parse_pairs(items, flag, convert, expected):
@@ -111,9 +111,8 @@ def publish(checkpoint, name, out_dir, url_base='https://example.invalid/REPLACE
         psnr.update(evaluate(clean, arch, name, eval_root))
     path, sha256 = save_named_checkpoint(out_dir, name, clean, arch)
     filename = os.path.basename(path)
-    defaults = resolve_arch(state_dict)  # what AIDN's defaults give for these tensors
-    overrides = {key: value for key, value in arch.items()
-                 if key == 'upscale' or _plain(value) != _plain(defaults.get(key))}
+    overrides = {key: value for key, value in arch.items()  # what differs from AIDN's constructor defaults
+                 if key == 'upscale' or _plain(value) != _plain(ARCH_DEFAULTS.get(key))}
     entry = {'name': name, 'scale': arch['upscale'], 'arch': overrides, 'filename': filename,
              'url': f'{url_base.rstrip("/")}/{filename}', 'sha256': sha256, 'train_data': train_data,
              'recipe': recipe, 'psnr': psnr, 'license': license, 'notes': notes, 'evidence': evidence}

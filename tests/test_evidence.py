@@ -75,7 +75,7 @@ def test_trained_weights_table_matches_the_evidence():
     header = table[0]
     seen = set()
     for row in table:
-        found = re.search(r'`(aidn_x\d)`', row[1]) if len(row) > 1 else None
+        found = re.search(r'`(aidn_(?:light_)?x\d)`', row[1]) if len(row) > 1 else None
         if not found:
             continue
         name = found.group(1)

@@ -10,7 +10,7 @@ import torch
 from aidn_plugin import zoo
 from aidn_plugin.cli.aidn_cli import main as aidn_main
 from helpers import run, write_tiny_test_set
-from zoo_helpers import entry_for, file_server, publish, tiny_model
+from zoo_helpers import TINY, entry_for, file_server, publish, tiny_model
 from zoo_helpers import single_thread  # noqa: F401  (autouse fixture: one torch thread)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -218,6 +218,7 @@ def test_publish_weights_end_to_end(tmp_path, torch_home, capsys):
         assert entry.psnr == {'Set5': 20.5} and entry.train_data == 'noise' and entry.scale == 3
         # only what differs from AIDN's defaults is written down (the tiny network's size and scale)
         assert 'act_type' not in entry.arch and entry.arch['upscale'] == 3
+        assert {key: entry.arch.get(key) for key in TINY} == TINY
         model = zoo.load_model('tiny_x3', entries)
     _same_output(model, ema)
     # publishing again under the same name replaces the entry instead of adding a second one

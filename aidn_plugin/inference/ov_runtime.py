@@ -8,7 +8,7 @@ model's interface.
     out = model(x)          # x: [N, C, H, W] float32 torch tensor or numpy array -> same kind, [N, C, sH, sW]
 
 :func:`convert` hands the torch model to ``openvino.convert_model`` (height and width left dynamic), which
-runs faster than the ONNX file's graph (AIDN x4, 720p output, two threads, AVX-512 BF16: 130 against 144
+runs faster than the ONNX file's graph (AIDN x4, 720p output, two threads, AVX-512 BF16: 131 against 144
 ms in bf16; the runtimes benchmark). :func:`load` reads the fp32 file of ``aidn export onnx`` (its ONNX
 front end keeps the ``upscale`` and ``num_in_ch`` metadata the exporter writes), or the OpenVINO IR ``.xml``
 of :func:`save_ir` (``aidn export openvino``): the converted graph without converting again.

@@ -5,7 +5,7 @@
 what the quality cells train):
 
     ``aidn``, ``aidn_fused``  AIDN defaults (32 channels, 8 blocks, 3 taps), training form; and after ``fuse()``.
-    ``aidn_light``  AIDN with 6 blocks and one tap (no multi-residual fusion), fused: ~0.6x AIDN's CPU time.
+    ``aidn_light``  AIDN, 6 blocks, one tap (no multi-residual fusion), fused: ~0.6x AIDN's CPU time.
     ``safmn``   SAFMN dim 36, 8 blocks, ffn_scale 2 (spandrel): the published x4 lightweight model.
     ``span``    SPAN, 48 channels (spandrel): the paper's default, not the 28-channel challenge variant.
     ``ecbsr``   ECBSR M16C48, PReLU (BasicSR), sized to AIDN's parameter count (M16C64 has ~600K).
@@ -72,15 +72,17 @@ def network_g(name, scale):
     return options
 
 
-def build(name, scale=4):
+def build(name, scale=4, training_form=False):
     """A new network ``name`` (one of ``PEERS``) for ``scale``, in eval mode, float32, on the CPU: built by
-    BasicSR's ``ARCH_REGISTRY`` from :func:`network_g`, as an option file builds it."""
+    BasicSR's ``ARCH_REGISTRY`` from :func:`network_g`, as an option file builds it. ``aidn_fused`` comes
+    fused; ``aidn_light`` too, unless ``training_form`` (as the quality cells train it)."""
     if name not in PEERS:
         raise ValueError(f'unknown network {name!r}; expected one of {", ".join(PEERS)}')
     if name == 'bicubic':
         return Bicubic(scale).eval()
     model = from_options(network_g('aidn' if name == 'aidn_fused' else name, scale))
-    return (model.fuse() if name in ('aidn_fused', 'aidn_light') else model).eval()
+    fused = name == 'aidn_fused' or (name == 'aidn_light' and not training_form)
+    return (model.fuse() if fused else model).eval()
 
 
 def from_options(network):

@@ -302,8 +302,8 @@ def parse_args(argv):
     parser.add_argument('--no-bicubic', action='store_true')
     parser.add_argument('--quiet', action='store_true', help="BasicSR's output to files in --work-dir")
     args = parser.parse_args(argv)
-    least = dict(iters=1, batch=1, patch=1, enlarge=1, checkpoint_every=1, print_freq=1, threads=1, workers=0)
-    for key, minimum in least.items():
+    minimums = dict(iters=1, batch=1, patch=1, enlarge=1, checkpoint_every=1, print_freq=1, threads=1, workers=0)
+    for key, minimum in minimums.items():
         if getattr(args, key) < minimum:
             parser.error(f'--{key.replace("_", "-")} must be at least {minimum}, got {getattr(args, key)}')
     if args.patch % SCALE:

@@ -8,12 +8,12 @@ round-robin (``scripts/bench/timing.py``), ``--repeats`` rounds after ``--warmup
 threads (torch, ONNX Runtime intra-op, OpenVINO inference threads):
 
 * ``torch_fp32`` and ``torch_bf16`` (``torch.autocast``), each in NCHW and channels-last (input and weights);
-* ``ort_fp32``: exported to ONNX (AIDN by the package's exporter, the others by ``torch.onnx.export``) and
-  run by ONNX Runtime (where the export fails, e.g. SAFMN's adaptive pooling, named in ``skipped``);
-* ``openvino_fp32``, ``openvino_bf16``: converted by ``openvino.convert_model`` (AIDN by
-  ``ov_runtime.convert_model``, as ``aidn upscale --backend openvino -m`` does; also from its ONNX file,
+* ``ort_fp32``: exported to ONNX (AIDN and AIDN light by the package's exporter, the others by
+  ``torch.onnx.export``), run by ONNX Runtime (a failed export, e.g. SAFMN's adaptive pooling, in ``skipped``);
+* ``openvino_fp32``, ``openvino_bf16``: converted by ``openvino.convert_model`` (the AIDNs by
+  ``ov_runtime.convert_model``, as ``aidn upscale --backend openvino -m`` does; also from their ONNX files,
   ``openvino_*_onnx``), compiled with the package's settings, every network through one infer request;
-* ``ort_int8``, AIDN only (``--no-int8`` leaves it out): what ``aidn export onnx --int8`` writes.
+* ``ort_int8``, the AIDNs only (``--no-int8`` leaves it out): what ``aidn export onnx --int8`` writes.
 
 A runtime that is not installed is named in ``skipped``. Each path's output is compared with the network's
 torch fp32 output. The JSON keeps every path (median, quartiles), each network's best (the table: also over
@@ -191,7 +191,7 @@ def markdown(report):
         lines.append(f'| {entry["config"]} | ' + ' | '.join(cells) + f' | {entry["best"]} | {against} |')
     if report['ratios']:
         lines += ['', '| ratio | value |', '|---|---:|']
-        lines += [f'| {key.replace("_", " ")} | {value} |' for key, value in report['ratios'].items()]
+        lines += [f'| {key.replace("_", " ")} | {value:.3f} |' for key, value in report['ratios'].items()]
     return '\n'.join(lines) + '\n'
 
 

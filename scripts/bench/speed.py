@@ -10,9 +10,9 @@ from torch.profiler's allocation events; output included, weights and input not)
 channels-last; one training step (forward, L1, backward, Adam) of ``--train-batch`` LR patches of
 ``--train-patch`` pixels, training form, both layouts interleaved (``scripts/bench/timing.py``), median of
 ``--train-repeats`` after ``--warmup``, each network at its better layout. AIDN's edge map is computed
-inside its step (``edge_step_ms`` times it alone); bicubic and the fused AIDN are not trained. Ratios are to
-SAFMN in the same run. Latency, in every runtime, precision and layout: ``scripts/bench/runtimes.py``.
-Output: ``<out-dir>/speed.json`` and ``speed.md`` (atomically).
+inside its step (``edge_step_ms`` times it alone); bicubic and ``aidn_fused`` are not trained (AIDN light
+is, unfused). Ratios are to SAFMN in the same run. Latency, in every runtime, precision and layout:
+``scripts/bench/runtimes.py``. Output: ``<out-dir>/speed.json`` and ``speed.md`` (atomically).
 
 Options: ``--models`` (default all; SAFMN is always added: it is the reference), ``--threads`` (torch
 threads, 2), ``--size WxH`` (output, 1280x720), ``--scale`` (4), ``--warmup`` (2), ``--train-batch`` (16),
@@ -33,7 +33,7 @@ from scripts.bench.report_io import machine_info, ratio, write_json_atomic, writ
 from scripts.bench.timing import round_robin, summarize
 
 REFERENCE = 'safmn'
-TRAINABLE = ('aidn', 'safmn', 'span', 'ecbsr', 'srvgg')
+TRAINABLE = ('aidn', 'aidn_light', 'safmn', 'span', 'ecbsr', 'srvgg')
 
 
 def train_task(name, scale, batch, patch, layout='nchw', seed=0):
@@ -44,11 +44,11 @@ def train_task(name, scale, batch, patch, layout='nchw', seed=0):
     generator = torch.Generator().manual_seed(seed)
     lq = torch.rand(batch, 3, patch, patch, generator=generator)
     gt = torch.rand(batch, 3, patch * scale, patch * scale, generator=generator)
-    model, lq = in_layout(peers.build(name, scale).train(), lq, layout)
+    model, lq = in_layout(peers.build(name, scale, training_form=True).train(), lq, layout)
     gt = gt.contiguous(memory_format=torch.channels_last) if layout == 'channels_last' else gt
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     edge_of = None
-    if name == 'aidn':
+    if name.startswith('aidn'):
         from aidn_plugin.edges import edge_map
         edge_of = functools.partial(edge_map, operator=model.edge_operator)
 
@@ -106,7 +106,8 @@ def run_benchmark(models, threads=2, size=(1280, 720), scale=4, warmup=2, train_
         peaks = {layout: peak_forward_memory(*in_layout(net, x, layout)) for layout in LAYOUTS}
         layout = min(LAYOUTS, key=peaks.get)
         results[name] = {'config': peers.CONFIGS[name], 'params': peers.inference_params(name, net),
-                         'training_params': peers.training_params(net), 'macs': stats['macs'],
+                         'training_params': peers.training_params(peers.build(name, scale, training_form=True)),
+                         'macs': stats['macs'],
                          'activations': stats['activations'], 'peak_memory_bytes': peaks[layout],
                          'peak_memory_mb': round(peaks[layout] / 2 ** 20, 2), 'peak_memory_layout': layout}
         log(f'{name:<11} {results[name]["params"]:>9,} params  {stats["macs"] / 1e9:7.2f} G MACs  '
