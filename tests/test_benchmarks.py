@@ -59,6 +59,9 @@ def test_inference_params_match_the_reparameterised_forms():
     fused = peers.build('aidn_fused')
     assert peers.inference_params('aidn_fused', fused) == sum(p.numel() for p in fused.parameters())
     assert peers.inference_params('aidn_fused', fused) < peers.training_params(peers.build('aidn'))
+    # the fused names' training form is the network as it trains: the speed table's "(... train)" count
+    assert peers.training_params(peers.build('aidn_fused', training_form=True)) == peers.training_params(
+        peers.build('aidn'))
     # ECBSR: each block collapses to one 3x3 convolution (weight + bias) plus its PReLU slopes
     from basicsr.archs.ecbsr_arch import ECB
     ecbsr = peers.build('ecbsr')

@@ -74,15 +74,14 @@ def network_g(name, scale):
 
 def build(name, scale=4, training_form=False):
     """A new network ``name`` (one of ``PEERS``) for ``scale``, in eval mode, float32, on the CPU: built by
-    BasicSR's ``ARCH_REGISTRY`` from :func:`network_g`, as an option file builds it. ``aidn_fused`` comes
-    fused; ``aidn_light`` too, unless ``training_form`` (as the quality cells train it)."""
+    BasicSR's ``ARCH_REGISTRY`` from :func:`network_g`, as an option file builds it. ``aidn_fused`` and
+    ``aidn_light`` come fused, unless ``training_form`` (the network as it trains)."""
     if name not in PEERS:
         raise ValueError(f'unknown network {name!r}; expected one of {", ".join(PEERS)}')
     if name == 'bicubic':
         return Bicubic(scale).eval()
     model = from_options(network_g('aidn' if name == 'aidn_fused' else name, scale))
-    fused = name == 'aidn_fused' or (name == 'aidn_light' and not training_form)
-    return (model.fuse() if fused else model).eval()
+    return (model.fuse() if name in ('aidn_fused', 'aidn_light') and not training_form else model).eval()
 
 
 def from_options(network):
