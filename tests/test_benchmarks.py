@@ -1,4 +1,5 @@
 """The benchmarks' building blocks (scripts/bench/: peers, speed, quality, plot) on tiny inputs: real networks, real profiler, real ``basicsr train/test`` runs."""
+import copy
 import json
 import math
 import os
@@ -194,6 +195,17 @@ def test_speed_markdown_has_a_row_per_network(tiny_speed_report):
     for name in tiny_speed_report['models']:
         assert sum(peers.CONFIGS[name] in row for row in rows) == 1
     assert '1 thread.' in text and 'train step ms' in text and 'edge map of one training batch' in text
+
+
+def test_speed_markdown_ratios_come_from_the_raw_figures(tiny_speed_report):
+    # SPAN's peak memory was 3.3747x SAFMN's: stored rounded as 3.375, a second rounding printed 3.38
+    report = copy.deepcopy(tiny_speed_report)
+    safmn, aidn = report['models']['safmn'], report['models']['aidn']
+    aidn['peak_memory_bytes'] = safmn['peak_memory_bytes'] * 3.3747
+    aidn['ratios']['peak_memory'] = 3.375
+    row = next(line for line in benchmark_speed.markdown(report).splitlines()
+               if line.startswith(f'| {peers.CONFIGS["aidn"]} |'))
+    assert row.split(' | ')[5] == '3.37'
 
 
 def test_speed_main_writes_json_and_markdown(tmp_path, capsys):

@@ -107,8 +107,7 @@ def run_benchmark(models, threads=2, size=(1280, 720), scale=4, warmup=2, train_
         layout = min(LAYOUTS, key=peaks.get)
         results[name] = {'config': peers.CONFIGS[name], 'params': peers.inference_params(name, net),
                          'training_params': peers.training_params(peers.build(name, scale, training_form=True)),
-                         'macs': stats['macs'],
-                         'activations': stats['activations'], 'peak_memory_bytes': peaks[layout],
+                         'macs': stats['macs'], 'activations': stats['activations'], 'peak_memory_bytes': peaks[layout],
                          'peak_memory_mb': round(peaks[layout] / 2 ** 20, 2), 'peak_memory_layout': layout}
         log(f'{name:<11} {results[name]["params"]:>9,} params  {stats["macs"] / 1e9:7.2f} G MACs  '
             f'{results[name]["peak_memory_mb"]:8.1f} MB')
@@ -139,8 +138,8 @@ def run_benchmark(models, threads=2, size=(1280, 720), scale=4, warmup=2, train_
     return report
 
 
-def _fmt(value, pattern):
-    return '-' if value is None else format(value, pattern)
+def _fmt(value, pattern, reference=1):
+    return '-' if value is None or not reference else format(value / reference, pattern)
 
 
 def markdown(report):
@@ -159,15 +158,17 @@ def markdown(report):
              + '. "x SAFMN" = ratio to SAFMN in the same run.', '',
              '| network | params | MACs | x SAFMN | peak MB | x SAFMN | train step ms | x SAFMN |',
              '|---|---:|---:|---:|---:|---:|---:|---:|']
+    ref = report['models'][REFERENCE]  # ratios from the raw figures: the report's are rounded to 3 digits already
     for entry in report['models'].values():
-        r, step = entry['ratios'], entry.get('train_step', {})
+        step, ref_step = entry.get('train_step', {}), ref.get('train_step', {})
         params = f'{entry["params"] / 1e3:.0f}K' if entry['params'] else '0'
         if entry['training_params'] != entry['params']:
             params += f' ({entry["training_params"] / 1e3:.0f}K train)'
         layout = {'nchw': ' (NCHW)', 'channels_last': ' (CL)'}.get(step.get('layout'), '')
-        lines.append(f'| {entry["config"]} | {params} | {entry["macs"] / 1e9:.2f} G | {_fmt(r["macs"], ".2f")} | '
-                     f'{entry["peak_memory_mb"]:.1f} | {_fmt(r["peak_memory"], ".2f")} | '
-                     f'{_fmt(step.get("median_ms"), ".0f")}{layout} | {_fmt(r["train_step"], ".2f")} |')
+        cells = [entry['config'], params, f'{entry["macs"] / 1e9:.2f} G', _fmt(entry['macs'], '.2f', ref['macs']),
+                 f'{entry["peak_memory_mb"]:.1f}', _fmt(entry['peak_memory_bytes'], '.2f', ref['peak_memory_bytes']),
+                 _fmt(step.get('median_ms'), '.0f') + layout, _fmt(step.get('median_ms'), '.2f', ref_step.get('median_ms'))]
+        lines.append('| ' + ' | '.join(cells) + ' |')
     aidn = report['models'].get('aidn', {})
     if aidn.get('edge_step_ms') is not None:
         lines += ['', f'AIDN\'s edge map of one training batch alone: {aidn["edge_step_ms"]:.1f} ms '
