@@ -129,6 +129,7 @@ def _warmstart_table(_module, report_file):
     # every table of the quality reports: means, differences with their verdicts, every seed, targets
     ('benchmarks', 'Quality under an equal budget (x4)', _report_table, 'benchmarks/quality.json', slice(None)),
     ('benchmarks', 'Quality under an equal budget (x4)', _report_table, 'benchmarks/quality_12k.json', slice(None)),
+    ('benchmarks', 'Quality under an equal budget (x4)', _report_table, 'benchmarks/quality_srvgg.json', slice(None)),
     ('benchmarks', "Ablation of AIDN's parts", _report_table, 'benchmarks/ablation.json', slice(None)),
     ('benchmarks', 'Edge designs', _report_table, 'benchmarks/edges.json', slice(None)),
     # the weights campaign: every chunk of every scale, and the warm-start check's arms and difference
