@@ -175,3 +175,13 @@ def test_zoo_bf16_changes_match_their_measurement(name):
         assert changes == {s: measured['sets'][s]['change_db'][f'{backend}_bf16'] for s in changes}
     assert report['command'].startswith('python -m scripts.bench.precision_quality')
     assert report['machine']['cpu'] and report['machine']['cpu_flags']
+
+
+def test_aidn_light_chunks_table_matches_its_log():
+    """The model-zoo page's table of aidn_light_x4's training chunks, row by row against their log."""
+    log = _json('benchmarks/weights_campaign/light_x4.json')
+    shown = _section('model-zoo', 'How the weights were trained')
+    for row in log['chunks']:
+        psnr = ' | '.join(f'{row["sets"][name]["psnr"]:.2f}' for name in ('Set5', 'Set14', 'B100'))
+        gain = '-' if row['gain_set5'] is None else f'{row["gain_set5"]:+.3f}'
+        assert f'| {row["cumulative_iterations"]:,} | {psnr} | {gain} | {"yes" if row["published"] else "no"}' in shown
